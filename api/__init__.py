@@ -1,0 +1,1 @@
+"""The study service: a FastAPI application over the DSE engine."""

@@ -1,0 +1,99 @@
+"""Random numbers for the simulator: seeded, and fast enough for per-device noise.
+
+Analog training draws several random numbers per device per mini-batch (pulse counts, cycle-to-
+cycle noise, read noise). PyTorch's CPU generator is single-threaded and costs about as much per
+value as a whole forward/backward pass costs per weight, so a naive simulator spends most of its
+time in ``normal_()``. :class:`RandomSource` offers two modes:
+
+``"torch"``
+    every call draws fresh values from a seeded ``torch.Generator``;
+``"pool"``
+    a large pool of independent normal (or uniform) values is drawn once per process, device and
+    dtype (from a fixed seed), and each call returns a contiguous window of it at an offset drawn
+    from the source's own seeded generator. Inside one call every value is a distinct, independent
+    draw; two calls share values only where their windows overlap, at a shift that is itself
+    random, so a given device sees the same value twice only if two offsets coincide exactly
+    (probability ``1 / (pool_size - n)`` per pair of calls). The marginal distribution is exact
+    and the cross-call correlation is confined to these random coincidences; the statistical tests
+    in ``tests/simulator/test_rng.py`` check mean, variance and lag correlations.
+
+Both modes are deterministic for a given seed. The pool is read-only: never modify a returned
+tensor in place.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+import torch
+
+from simulator.errors import ConfigError
+
+RngMode = Literal["torch", "pool"]
+
+POOL_SIZE = 1 << 22
+"""Values per pool (4 Mi, 16 MiB in float32). Requests larger than half of it draw fresh values."""
+
+_POOL_SEED = 0x5EED_A1A1
+_pools: dict[tuple[str, torch.device, torch.dtype], torch.Tensor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(kind: str, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    key = (kind, device, dtype)
+    pool = _pools.get(key)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(key)
+            if pool is None:
+                gen = torch.Generator(device=device).manual_seed(_POOL_SEED + (kind == "uniform"))
+                pool = torch.empty(POOL_SIZE, device=device, dtype=dtype)
+                if kind == "normal":
+                    pool.normal_(generator=gen)
+                else:
+                    pool.uniform_(generator=gen)
+                _pools[key] = pool
+    return pool
+
+
+class RandomSource:
+    """A seeded stream of normal and uniform tensors, fresh or windows of a shared pool."""
+
+    def __init__(self, seed: int, device: torch.device | str = "cpu", mode: RngMode = "pool") -> None:
+        if mode not in ("torch", "pool"):
+            raise ConfigError("rng", f"got {mode!r}; accepted: 'torch' or 'pool'")
+        self.device = torch.device(device)
+        self.mode: RngMode = mode
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(int(seed))
+        # Offsets are drawn on the CPU even for CUDA pools: one tiny draw per call, no sync.
+        self._offset_gen = torch.Generator().manual_seed(int(seed) ^ 0x0FF5E7)
+
+    def normal(self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Standard normal values of ``shape`` (read-only in pool mode)."""
+        return self._draw("normal", tuple(shape), dtype)
+
+    def uniform(self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Uniform values in [0, 1) of ``shape`` (read-only in pool mode)."""
+        return self._draw("uniform", tuple(shape), dtype)
+
+    def _draw(self, kind: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        n = 1
+        for s in shape:
+            n *= s
+        if self.mode == "torch" or n > POOL_SIZE // 2:
+            out = torch.empty(shape, device=self.device, dtype=dtype)
+            return out.normal_(generator=self.generator) if kind == "normal" else out.uniform_(generator=self.generator)
+        pool = _pool(kind, self.device, dtype)
+        start = int(torch.randint(0, POOL_SIZE - n + 1, (1,), generator=self._offset_gen))
+        return pool[start : start + n].view(shape)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Generator states, for checkpointing."""
+        return {"generator": self.generator.get_state(), "offsets": self._offset_gen.get_state()}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore generator states saved by :meth:`state`."""
+        self.generator.set_state(state["generator"])
+        self._offset_gen.set_state(state["offsets"])
