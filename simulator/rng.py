@@ -70,19 +70,27 @@ class RandomSource:
         # Offsets are drawn on the CPU even for CUDA pools: one tiny draw per call, no sync.
         self._offset_gen = torch.Generator().manual_seed(int(seed) ^ 0x0FF5E7)
 
-    def normal(self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Standard normal values of ``shape`` (read-only in pool mode)."""
-        return self._draw("normal", tuple(shape), dtype)
+    def normal(
+        self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32, *, fresh: bool = False
+    ) -> torch.Tensor:
+        """Standard normal values of ``shape`` (read-only in pool mode).
 
-    def uniform(self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Uniform values in [0, 1) of ``shape`` (read-only in pool mode)."""
-        return self._draw("uniform", tuple(shape), dtype)
+        ``fresh=True`` draws new values from the seeded generator even in pool mode: for one-off
+        draws (device-to-device variation) that must not share values with any other draw.
+        """
+        return self._draw("normal", tuple(shape), dtype, fresh)
 
-    def _draw(self, kind: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    def uniform(
+        self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32, *, fresh: bool = False
+    ) -> torch.Tensor:
+        """Uniform values in [0, 1) of ``shape`` (read-only in pool mode; ``fresh`` as in :meth:`normal`)."""
+        return self._draw("uniform", tuple(shape), dtype, fresh)
+
+    def _draw(self, kind: str, shape: tuple[int, ...], dtype: torch.dtype, fresh: bool = False) -> torch.Tensor:
         n = 1
         for s in shape:
             n *= s
-        if self.mode == "torch" or n > POOL_SIZE // 2:
+        if self.mode == "torch" or fresh or n > POOL_SIZE // 2:
             out = torch.empty(shape, device=self.device, dtype=dtype)
             return out.normal_(generator=self.generator) if kind == "normal" else out.uniform_(generator=self.generator)
         pool = _pool(kind, self.device, dtype)

@@ -1,0 +1,76 @@
+"""The application factory: ``create_app(settings)`` builds the study service.
+
+The lifespan opens the store from ``settings.database_url``, creates the results cache, and (with
+``settings.run_studies``) starts the scheduler that executes queued studies in runner processes
+and resumes studies whose runner died. Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from api.middleware import BodyLimitMiddleware
+from api.snapshot import ResultsCache
+from api.routes import dashboard, health, results, studies, trials
+from api.settings import Settings, get_settings
+from api.store import SqlStore
+
+log = logging.getLogger("api")
+
+API_VERSION = "1"
+
+
+def create_app(settings: Settings | None = None, *, store: SqlStore | None = None) -> FastAPI:
+    """Build the service. ``settings`` default to the environment's (``DSE_*``); a given
+    ``store`` is used instead of opening ``settings.database_url`` (and is not closed)."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        app.state.store = store or SqlStore(settings.database_url)
+        app.state.results = ResultsCache(app.state.store)
+        app.state.scheduler = None
+        if settings.run_studies:
+            from api.runner.scheduler import Scheduler
+
+            app.state.scheduler = Scheduler(app.state.store, settings)
+            app.state.scheduler.start()
+        try:
+            yield
+        finally:
+            if app.state.scheduler is not None:
+                app.state.scheduler.stop()
+            if own_store:
+                app.state.store.close()
+
+    app = FastAPI(
+        title="analog-dse study service",
+        version=API_VERSION,
+        summary="Submit design-space exploration studies, follow them, and query their Pareto fronts.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    # The routes read settings through the get_settings dependency; bind it to this app's
+    # settings (tests may still override it with app.dependency_overrides).
+    app.dependency_overrides[get_settings] = lambda: settings
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(studies.router, prefix="/v1")
+    app.include_router(trials.router, prefix="/v1")
+    app.include_router(results.router, prefix="/v1")
+    app.include_router(dashboard.router)
+    static_dir = resources.files("api") / "static"
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    return app

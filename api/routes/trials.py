@@ -1,0 +1,97 @@
+"""Trials of a study: a sorted, filtered page, one trial with its measurements, Parquet export."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api import engine
+from api.deps import ReadAccess, SettingsDep, StoreDep
+from api.errors import invalid
+from api.schemas import Problem, TrialDetail, TrialPage
+from api.snapshot import SORT_FIELDS, trial_json
+from api.store import TRIAL_STATES
+
+router = APIRouter(tags=["trials"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or unknown bearer token"},
+    404: {"model": Problem, "description": "No such study or trial"},
+    422: {"model": Problem, "description": "Invalid query parameter; `errors[].path` names it"},
+}
+
+
+@router.get("/studies/{study_id}/trials", response_model=TrialPage, summary="List a study's trials",
+            responses=_ERRORS)
+def list_trials(
+    request: Request,
+    study_id: str,
+    settings: SettingsDep,
+    _: ReadAccess,
+    state: Annotated[list[str] | None, Query(description=f"Keep trials in these states ({', '.join(TRIAL_STATES)})")] = None,
+    sort: Annotated[str, Query(description="`number`, `started_at`, `finished_at`, `duration_s`, or any "
+                                           "metric name (trials without it come last)")] = "number",
+    order: Annotated[Literal["asc", "desc"], Query(description="Sort direction")] = "asc",
+    limit: Annotated[int, Query(ge=1, description="Page size")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Trials to skip")] = 0,
+) -> Response:
+    """One page of the study's trials, filtered by state and sorted by a field or metric."""
+    if limit > settings.max_page_size:
+        raise invalid("query.limit", limit, f"an integer in [1, {settings.max_page_size}]")
+    states = []
+    for i, s in enumerate(state or ()):
+        if s.upper() not in TRIAL_STATES:
+            raise invalid(f"query.state[{i}]", s, f"one of {', '.join(TRIAL_STATES)}")
+        states.append(s.upper())
+    snap = request.app.state.results.snapshot(study_id)
+    if sort not in SORT_FIELDS and sort not in snap.metric_names:
+        raise invalid("query.sort", sort, "one of " + ", ".join([*SORT_FIELDS, *snap.metric_names]))
+    positions = snap.order(sort, order == "desc", tuple(sorted(set(states))))
+    total = int(len(positions))
+    page = positions[offset: offset + limit]
+    items = b",".join(snap.encoded(int(snap.numbers[p])) for p in page)
+    head = {"total": total, "limit": limit, "offset": offset,
+            "next_offset": offset + limit if offset + limit < total else None, "sort": sort, "order": order}
+    body = b'{"items":[' + items + b"]," + json.dumps(head, separators=(",", ":")).encode()[1:]
+    return Response(body, media_type="application/json", headers={"ETag": f'W/"{snap.version}"'})
+
+
+@router.get("/studies/{study_id}/trials/{number}", response_model=TrialDetail, summary="Show a trial",
+            responses=_ERRORS)
+def get_trial(study_id: str, number: int, store: StoreDep, _: ReadAccess) -> Any:
+    """One trial with its per-repeat metrics and per-epoch measurements."""
+    return trial_json(store.get_trial(study_id, number), detail=True)
+
+
+@router.get(
+    "/studies/{study_id}/trials.parquet",
+    summary="Download the trials as Parquet",
+    response_class=Response,
+    responses={**_ERRORS, 200: {"content": {"application/vnd.apache.parquet": {}},
+                                "description": "trials.parquet (the engine's schema: param.*, metric.*, ...)"}},
+)
+def trials_parquet(
+    study_id: str,
+    store: StoreDep,
+    _: ReadAccess,
+    table: Annotated[Literal["trials", "measurements"], Query(
+        description="`trials` (one row per trial) or `measurements` (one row per trial, repeat and epoch)")] = "trials",
+) -> Response:
+    """The study's trials in the engine's Parquet schema (readable by pyarrow, pandas, DuckDB)."""
+    import pyarrow.parquet as pq
+
+    from dse.results import measurements_table, trials_table
+
+    study = store.get_study(study_id)
+    records = store.records(study_id)
+    if table == "trials":
+        arrow = trials_table(records, engine.load_stored_spec(study.spec))
+    else:
+        arrow = measurements_table(records)
+    buffer = io.BytesIO()
+    pq.write_table(arrow, buffer)
+    return Response(buffer.getvalue(), media_type="application/vnd.apache.parquet", headers={
+        "Content-Disposition": f'attachment; filename="{study_id}-{table}.parquet"'})

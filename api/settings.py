@@ -1,0 +1,117 @@
+"""Service settings, read from the environment (``DSE_`` prefix) behind a cached ``get_settings()``.
+
+Every field below can be set as ``DSE_<FIELD>`` (case-insensitive), e.g.
+``DSE_DATABASE_URL=postgresql+psycopg://dse:secret@db/dse`` or
+``DSE_WRITE_TOKENS=alice-token,ci-token``. Token lists are comma-separated. The app factory takes a
+:class:`Settings` instance, so tests build their own and never touch the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Access = Literal["none", "read", "write"]
+
+
+class Settings(BaseSettings):
+    """Configuration of one study service process."""
+
+    model_config = SettingsConfigDict(env_prefix="DSE_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    """Interface ``dse serve`` listens on (``0.0.0.0`` for every interface)."""
+
+    port: int = Field(default=8000, ge=0, le=65535)
+    """TCP port ``dse serve`` listens on."""
+
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """Log level of the service (and of uvicorn's access log)."""
+
+    database_url: str = "sqlite:///dse-service.db"
+    """SQLAlchemy URL of the store: ``sqlite:///path.db`` (WAL mode, the embedded default) or
+    ``postgresql+psycopg://user:password@host:port/db``."""
+
+    read_tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    """Bearer tokens that may read (GET) everything; comma-separated in the environment."""
+
+    write_tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    """Bearer tokens that may read and write (submit, cancel, delete); comma-separated."""
+
+    anonymous_access: Access = "none"
+    """What a request without a token may do: ``none`` (401), ``read`` or ``write`` (for a
+    single-user machine). With no tokens configured at all, this must not be ``none``."""
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body accepted, in bytes; larger bodies get 413."""
+
+    max_running_studies: int = Field(default=1, ge=1)
+    """Studies executed at once by this service; the others wait in the queue (state QUEUED)."""
+
+    ray_address: str | None = None
+    """Ray cluster the study runners join (``ray://...`` or ``host:port``); unset: the runner
+    inherits ``RAY_ADDRESS`` from the environment, or starts a local Ray."""
+
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    """Seconds between a study runner's lease renewals (and checks for a cancel request)."""
+
+    lease_s: float = Field(default=6.0, gt=0)
+    """Seconds a runner's lease on a study lasts without renewal; after that the study is taken
+    to have lost its runner and is resumed. Must exceed ``heartbeat_s`` by a safe margin."""
+
+    max_study_runs: int = Field(default=5, ge=1)
+    """Times a study's runner may be started (first run plus resumes after crashes) before the
+    study is marked FAILED instead of being resumed again."""
+
+    scheduler_interval_s: float = Field(default=0.5, gt=0)
+    """Seconds between scheduler passes (start queued studies, resume orphaned ones)."""
+
+    run_studies: bool = True
+    """Start the scheduler that executes studies in this process; ``false`` serves the store
+    read/write only (a second API replica, or tests of the routes alone)."""
+
+    runner_log_dir: str | None = None
+    """Folder for the study runners' logs (``<study-id>.log``); unset: next to a SQLite
+    database, or the system temp folder."""
+
+    trial_function: str | None = None
+    """Import path ``module:function`` of the trial function the engine runs; unset: the
+    engine's default (``dse.trial.run:run_trial``)."""
+
+    max_page_size: int = Field(default=1000, ge=1)
+    """Largest ``limit`` accepted by the paginated endpoints."""
+
+    @field_validator("read_tokens", "write_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not (self.read_tokens or self.write_tokens) and self.anonymous_access == "none":
+            raise ValueError(
+                "anonymous_access: got 'none' with no read_tokens or write_tokens configured, which "
+                "would refuse every request; accepted: set DSE_WRITE_TOKENS / DSE_READ_TOKENS, or "
+                "DSE_ANONYMOUS_ACCESS=read|write"
+            )
+        if self.lease_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                f"lease_s: got {self.lease_s!r} with heartbeat_s = {self.heartbeat_s!r}; "
+                "accepted: lease_s >= 2 * heartbeat_s"
+            )
+        overlap = set(self.read_tokens) & set(self.write_tokens)
+        if overlap:
+            raise ValueError("read_tokens: a token is listed as both read-only and read-write; "
+                             "accepted: each token in one list")
+        return self
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings from the environment, read once (a FastAPI dependency)."""
+    return Settings()

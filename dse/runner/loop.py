@@ -1,0 +1,343 @@
+"""The study loop's state, independent of the execution backend (no Ray imports).
+
+:class:`StudyLoop` is what the Ray Tune glue (:mod:`dse.runner.tune_glue`) talks to. It decides
+which trial comes next (a re-run of an interrupted trial, or the searcher's suggestion), turns
+parameters into trial configs (one per repeat seed), keeps each trial's :class:`TrialRecord`
+moving forward as the backend reports, writes records to the sink, tells the searcher how each
+trial ended, enforces the failure budget, and notifies progress listeners.
+
+Resume. A study started with the records of an earlier run (``history``) never re-runs a finished
+trial: every COMPLETED, FAILED or PRUNED record is given to the searcher with
+:meth:`~dse.searchers.base.Searcher.add_evaluated_trial` (so it counts against the budget and
+informs model-based searchers). Trials the earlier run left unfinished are re-run with their
+parameters: RUNNING / PENDING ones (a killed process) under their own id and number, CANCELLED
+ones (an interrupt or a cancel) as new trials, unless another trial already ran the same
+parameters. Re-runs go first, and the searcher is asked for new trials only once every re-run has
+finished and been added to it, so it never suggests a configuration that is being re-run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from dse.results.records import Measurement, TrialRecord, TrialSink, TrialState, utc_now
+from dse.runner.progress import ProgressTracker, StudyEvent, StudyListener
+from dse.searchers.base import FINISHED, Searcher
+from dse.spec import StudySpec
+
+log = logging.getLogger(__name__)
+
+StopReason = Literal["completed", "max_trials", "time_budget", "failure_budget", "cancelled", "interrupted"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialPlan:
+    """What the backend runs for one trial."""
+
+    trial_id: str
+    """The study's id of the trial."""
+    number: int
+    """Its creation number."""
+    params: dict[str, Any]
+    """Parameter values by name."""
+    runs: tuple[dict[str, Any], ...]
+    """One ``{"seed", "config", "dataset"}`` per repeat (``dataset``: key of a preloaded dataset
+    or None)."""
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON-safe dict the trainable receives."""
+        return {"trial_id": self.trial_id, "number": self.number, "params": self.params, "runs": list(self.runs)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialOutcome:
+    """How a trial that ran to its end finished (the trainable's final report)."""
+
+    state: TrialState
+    """COMPLETED or FAILED."""
+    repeat_metrics: tuple[Mapping[str, Any], ...] = ()
+    """Final metrics of each repeat that finished."""
+    error: str | None = None
+    """Why it failed."""
+    node: str | None = None
+    """The worker node that ran it."""
+    started_at: datetime | None = None
+    """When the trainable started it."""
+    finished_at: datetime | None = None
+    """When the trainable finished it."""
+
+
+def dataset_key(config: Mapping[str, Any]) -> str:
+    """A key naming the data a trial config loads: ``"digits"``, ``"mnist@/data"``."""
+    section = config.get("dataset") or {}
+    name = str(section.get("name", "digits"))
+    data_dir = section.get("data_dir")
+    return f"{name}@{data_dir}" if data_dir else name
+
+
+def _params_key(params: Mapping[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def timestamp(seconds: float | None) -> datetime | None:
+    """A POSIX time as an aware UTC datetime (None stays None)."""
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+class StudyLoop:
+    """Trial bookkeeping of one run of a study (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        searcher: Searcher,
+        sink: TrialSink | None = None,
+        *,
+        history: Sequence[TrialRecord] = (),
+        listeners: Sequence[StudyListener] = (),
+        preloaded_datasets: Sequence[str] = (),
+    ) -> None:
+        self.spec = spec
+        self.searcher = searcher
+        self.sink = sink
+        self.listeners = list(listeners)
+        self.preloaded = set(preloaded_datasets)
+        self.tracker = ProgressTracker(spec, spec.budget.max_trials or spec.grid_size())
+        self.records: dict[str, TrialRecord] = {}
+        self._searcher_ids: set[str] = set()
+        self._rerun_queue: list[TrialRecord] = []
+        self._reruns_open: set[str] = set()
+        self._lock = threading.RLock()
+        self._stop: StopReason | None = None
+        self._stop_message: str | None = None
+        self._searcher_done = False
+        self._next_number = 0
+        self._load_history(history)
+
+    # -- resume ---------------------------------------------------------------------------------
+    def _load_history(self, history: Sequence[TrialRecord]) -> None:
+        history = sorted(history, key=lambda r: r.number)
+        self._next_number = 1 + max((r.number for r in history), default=-1)
+        settled = {_params_key(r.params) for r in history
+                   if r.state in (TrialState.COMPLETED, TrialState.FAILED, TrialState.PRUNED)
+                   or not r.state.is_finished}
+        requeued: set[str] = set()
+        for record in history:
+            self.records[record.trial_id] = record
+            if record.state in (TrialState.COMPLETED, TrialState.FAILED, TrialState.PRUNED):
+                self.searcher.add_evaluated_trial(record.params, record.metrics, record.state)
+            elif not record.state.is_finished:  # left RUNNING / PENDING by a killed run
+                self._rerun_queue.append(record)
+            else:  # CANCELLED: re-run as a new trial unless its parameters ran since
+                key = _params_key(record.params)
+                if key not in settled and key not in requeued:
+                    requeued.add(key)
+                    self._rerun_queue.append(record)
+        self.tracker.load(history)
+
+    @property
+    def resumed(self) -> int:
+        """Finished trials taken over from an earlier run."""
+        return self.tracker.resumed
+
+    # -- suggestions ----------------------------------------------------------------------------
+    def next_trial(self) -> TrialPlan | None | Literal["FINISHED"]:
+        """The next trial to start: a plan, None (ask again later) or FINISHED."""
+        with self._lock:
+            if self._stop is not None:
+                return FINISHED
+            if self._rerun_queue:
+                return self._plan_rerun(self._rerun_queue.pop(0))
+            if self._reruns_open:
+                return None  # the searcher waits until re-runs are added to it
+            if self._searcher_done:
+                return FINISHED
+            trial_id = self._new_id()
+            params = self.searcher.suggest(trial_id)
+            if params is None:
+                return None
+            if params == FINISHED:
+                self._searcher_done = True
+                return FINISHED
+            self._searcher_ids.add(trial_id)
+            number = self._take_number()
+            record = TrialRecord.pending(trial_id, number, params, self.spec.seeds)
+            return self._plan(record)
+
+    def _plan_rerun(self, old: TrialRecord) -> TrialPlan:
+        if old.state.is_finished:  # a cancelled trial comes back as a new one
+            number = self._take_number()
+            record = TrialRecord.pending(self._id_for(number), number, old.params, self.spec.seeds)
+        else:
+            record = TrialRecord.pending(old.trial_id, old.number, old.params, self.spec.seeds)
+        self._reruns_open.add(record.trial_id)
+        return self._plan(record)
+
+    def _plan(self, record: TrialRecord) -> TrialPlan:
+        configs = self.spec.trial_configs(record.params)
+        runs = tuple(
+            {"seed": seed, "config": cfg, "dataset": key if (key := dataset_key(cfg)) in self.preloaded else None}
+            for seed, cfg in zip(self.spec.seeds, configs)
+        )
+        self.records[record.trial_id] = record
+        self._emit("created", record)
+        return TrialPlan(record.trial_id, record.number, dict(record.params), runs)
+
+    def _new_id(self) -> str:
+        return self._id_for(self._next_number)
+
+    def _take_number(self) -> int:
+        number = self._next_number
+        self._next_number += 1
+        return number
+
+    @staticmethod
+    def _id_for(number: int) -> str:
+        return f"t{number:05d}"
+
+    # -- events from the backend ----------------------------------------------------------------
+    def trial_started(self, trial_id: str, node: str | None = None) -> None:
+        """The backend started the trial."""
+        with self._lock:
+            record = self.records[trial_id].start(node=node)
+            self._write(record)
+            self._emit("started", record)
+
+    def trial_epoch(self, trial_id: str, repeat: int, values: Mapping[str, Any]) -> None:
+        """The trial reported an epoch (``{"epoch": n, <metrics>}``)."""
+        with self._lock:
+            record = self.records.get(trial_id)
+            if record is None or record.state.is_finished:
+                return
+            try:
+                measurement = Measurement.from_report(_numeric_report(values), repeat=repeat)
+            except ValueError as exc:
+                log.warning("trial %s: ignoring an epoch report: %s", trial_id, exc)
+                return
+            record = record.add_measurement(measurement)
+            self.records[trial_id] = record
+            self._emit("epoch", record)
+
+    def trial_finished(self, trial_id: str, outcome: TrialOutcome) -> None:
+        """The trial ran to its end (completed or failed in the trial function)."""
+        with self._lock:
+            record = self.records[trial_id]
+            if record.state.is_finished:
+                return
+            if record.state is TrialState.PENDING:
+                record = record.start(node=outcome.node, at=outcome.started_at)
+            changes = {"node": outcome.node or record.node, "started_at": outcome.started_at or record.started_at}
+            record = dataclasses.replace(record, **changes)
+            if outcome.state is TrialState.COMPLETED:
+                record = record.complete(outcome.repeat_metrics, at=outcome.finished_at)
+            else:
+                record = record.fail(outcome.error or "failed", outcome.repeat_metrics, at=outcome.finished_at)
+            self._close(record)
+
+    def trial_ended(self, trial_id: str, state: TrialState, reason: str) -> None:
+        """The trial ended without a final report: PRUNED (scheduler), FAILED (worker died) or
+        CANCELLED (the study stopped)."""
+        with self._lock:
+            record = self.records.get(trial_id)
+            if record is None or record.state.is_finished:
+                return
+            if state is TrialState.PRUNED:
+                record = record.prune(reason)
+            elif state is TrialState.FAILED:
+                record = record.fail(reason)
+            else:
+                record = record.cancel(reason)
+            self._close(record)
+
+    def _close(self, record: TrialRecord) -> None:
+        self._write(record)
+        trial_id = record.trial_id
+        if trial_id in self._searcher_ids:
+            self.searcher.on_trial_complete(trial_id, record.metrics, record.state)
+        elif trial_id in self._reruns_open:
+            self._reruns_open.discard(trial_id)
+            if record.state is not TrialState.CANCELLED:
+                self.searcher.add_evaluated_trial(record.params, record.metrics, record.state)
+        self._emit("finished", record)
+        budget = self.spec.budget.max_failed_trials
+        failed = self.tracker.snapshot().failed
+        if budget is not None and failed > budget and self._stop is None:
+            self.stop("failure_budget", f"{failed} trials failed, more than budget.max_failed_trials = {budget}")
+
+    # -- stopping -------------------------------------------------------------------------------
+    def stop(self, reason: StopReason, message: str | None = None) -> None:
+        """Start no new trial; the backend stops the running ones (thread-safe)."""
+        with self._lock:
+            if self._stop is None:
+                self._stop = reason
+                self._stop_message = message
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        """Why the study is stopping, or None while it runs."""
+        return self._stop
+
+    @property
+    def stop_message(self) -> str | None:
+        """Details of the stop reason, if any."""
+        return self._stop_message
+
+    def finish(self, reason: StopReason) -> StopReason:
+        """The backend is done: cancel what is still open and return the final stop reason."""
+        with self._lock:
+            final = self._stop or reason
+            why = {
+                "cancelled": "study cancelled",
+                "interrupted": "study interrupted; resume to re-run",
+                "time_budget": "time budget spent",
+                "failure_budget": "failure budget spent",
+            }.get(final, "study stopped")
+            for trial_id, record in list(self.records.items()):
+                if not record.state.is_finished:
+                    self.trial_ended(trial_id, TrialState.CANCELLED, why)
+            return final
+
+    # -- outputs --------------------------------------------------------------------------------
+    def _write(self, record: TrialRecord) -> None:
+        self.records[record.trial_id] = record
+        self.tracker.update(record)
+        if self.sink is not None:
+            self.sink.write_trial(record)
+
+    def _emit(self, kind: str, record: TrialRecord | None = None, message: str | None = None) -> None:
+        if not self.listeners:
+            return
+        event = StudyEvent(kind, self.tracker.snapshot(), record, message)  # type: ignore[arg-type]
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop the study
+                log.exception("progress listener %r failed on %s", listener, kind)
+
+    def emit(self, kind: str, message: str | None = None) -> None:
+        """Send a study-level event (``study_started``, ``tick``, ``study_finished``)."""
+        with self._lock:
+            self._emit(kind, None, message)
+
+    def all_records(self) -> list[TrialRecord]:
+        """Every trial's latest record (earlier runs' included), by number."""
+        return sorted(self.records.values(), key=lambda r: r.number)
+
+
+def _numeric_report(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep ``epoch`` and the numeric leaves of a per-epoch report."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            nested = _numeric_report(value)
+            if nested:
+                out[key] = nested
+        elif isinstance(value, bool | int | float):
+            out[key] = value
+    return out

@@ -1,0 +1,153 @@
+"""Analog matrix-vector products with the periphery of :class:`~simulator.configs.io.IOConfig`.
+
+:class:`AnalogIO` computes the MVMs of a whole stack of tiles at once: inputs ``(T, N, K)`` (``T``
+tiles, ``N`` vectors each) against weights ``(T, O, I)``. Every step of the periphery (noise
+management, DAC, weight and output noise, ADC, iterative bound management) is per tile and per
+vector, as in aihwkit's C++ tiles, but vectorized over both; see the module doc of
+:mod:`simulator.configs.io` for the sequence of operations.
+
+Bound management recomputes the whole stack while some vector still clips and keeps, for each
+vector, the result of the first pass in which it did not clip (vectors that passed earlier are
+recomputed with their old scale and their new result discarded), so the random numbers drawn
+differ from a per-vector loop but every vector's distribution is the same.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from simulator.configs.io import IOConfig
+from simulator.rng import RandomSource
+
+__all__ = ["AnalogIO", "quantize"]
+
+
+def quantize(x: torch.Tensor, step: float, bound: float, *, stochastic: bool = False,
+             rng: RandomSource | None = None) -> torch.Tensor:
+    """``clip(step * round(x / step), -bound, bound)`` (a new tensor).
+
+    With ``stochastic`` the rounding goes up with probability equal to the remainder
+    (``floor(x / step + U[0, 1))``), using ``rng``.
+    """
+    out = x / step
+    _round_(out, stochastic, rng)
+    return out.mul_(step).clamp_(-bound, bound)
+
+
+def _round_(t: torch.Tensor, stochastic: bool, rng: RandomSource | None) -> torch.Tensor:
+    if stochastic:
+        if rng is None:
+            raise ValueError("stochastic rounding needs a RandomSource")
+        return t.add_(rng.uniform(t.shape, t.dtype)).floor_()
+    return t.round_()
+
+
+class AnalogIO:
+    """The periphery of one MVM direction, with the config's constants precomputed."""
+
+    def __init__(self, cfg: IOConfig) -> None:
+        self.cfg = cfg
+        self.perfect = cfg.is_perfect
+        self.nm = cfg.noise_management
+        self.nm_thres = cfg.nm_thres
+        self.inp_step = cfg.inp_step
+        self.inp_bound = cfg.inp_bound
+        self.inp_sto = cfg.inp_sto_round
+        self.inp_noise = cfg.inp_noise
+        self.out_step = cfg.out_step
+        self.out_bound = math.inf if cfg.out_bound is None else cfg.out_bound
+        self.out_sto = cfg.out_sto_round
+        self.out_noise = cfg.out_noise
+        self.w_noise = cfg.effective_w_noise
+        self.w_noise_type = cfg.effective_w_noise_type
+        self.bm = cfg.bound_management == "iterative" and cfg.out_bound is not None
+        res_limit = cfg.max_bm_res / self.inp_step if self.inp_step else math.inf
+        self.bm_limit = min(float(cfg.max_bm_factor), res_limit)
+
+    def mvm(self, x: torch.Tensor, w: torch.Tensor, rng: RandomSource, *,
+            transposed: bool = False, w_abs: torch.Tensor | None = None,
+            row_scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Analog MVMs of ``T`` tiles: ``x (T, N, I) -> (T, N, O)`` through ``w (T, O, I)``.
+
+        ``transposed`` computes the backward direction ``x (T, N, O) -> (T, N, I)`` through
+        ``w^T``. ``w_abs`` may pass a precomputed ``w.abs()`` (PCM read noise). ``row_scale``
+        ``(T, 1, O)`` (forward only) makes the tile hold ``w * row_scale^T`` without
+        materializing it (weight scaling).
+        """
+        if self.perfect:
+            y = torch.bmm(x, w if transposed else w.transpose(1, 2))
+            return y if row_scale is None else y.mul_(row_scale)
+        scale = self._noise_management(x)
+        y, clipped = self._pass(x, w, scale, rng, transposed, w_abs, row_scale)
+        if not self.bm or clipped is None:
+            return y
+        active = clipped
+        reduction = 1.0
+        while reduction <= self.bm_limit and bool(active.any()):
+            reduction *= 2.0
+            factor = active.to(x.dtype).mul_(reduction - 1.0).add_(1.0)
+            y_new, clipped_new = self._pass(x, w, factor if scale is None else scale * factor,
+                                            rng, transposed, w_abs, row_scale)
+            y = torch.where(active, y_new, y)
+            active = active & clipped_new
+        return y
+
+    # -- internals -----------------------------------------------------------------------
+    def _noise_management(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.nm == "none":
+            return None
+        if self.nm == "abs_max":
+            m = x.abs().amax(-1, keepdim=True)
+        else:
+            m = x.amax(-1, keepdim=True)
+        if self.nm_thres > 0.0:
+            m = m.clamp_(max=self.nm_thres)
+        # An all-zero (or, for "max", all-negative) vector keeps scale 1, as in aihwkit.
+        return torch.where(m > 0.0, m, 1.0)
+
+    def _pass(self, x: torch.Tensor, w: torch.Tensor, scale: torch.Tensor | None,
+              rng: RandomSource, transposed: bool, w_abs: torch.Tensor | None,
+              row_scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One pass of the periphery; values are kept in DAC / ADC step units where quantized."""
+        in_unit = self.inp_step or 1.0
+        denom = in_unit if scale is None else scale * in_unit
+        xs = x / denom if (scale is not None or self.inp_step is not None) else x.clone()
+        if self.inp_step is not None:
+            _round_(xs, self.inp_sto, rng)
+        bound = self.inp_bound / in_unit
+        xs.clamp_(-bound, bound)
+        if self.inp_noise > 0.0:
+            xs.add_(rng.normal(xs.shape, xs.dtype), alpha=self.inp_noise / in_unit)
+        y = torch.bmm(xs, w if transposed else w.transpose(1, 2))
+        out_unit = self.out_step or 1.0
+        if row_scale is not None:
+            y.mul_(row_scale if in_unit == out_unit else row_scale * (in_unit / out_unit))
+        elif in_unit != out_unit:
+            y.mul_(in_unit / out_unit)
+        if self.w_noise_type == "additive_constant":
+            std = torch.linalg.vector_norm(xs, dim=-1, keepdim=True).mul_(self.w_noise * in_unit / out_unit)
+            y.addcmul_(rng.normal(y.shape, y.dtype), std)
+        elif self.w_noise_type == "pcm_read":
+            wa = w.abs() if w_abs is None else w_abs
+            var = torch.bmm(xs * xs, wa if transposed else wa.transpose(1, 2))
+            if row_scale is not None:
+                var.mul_(row_scale)
+            y.addcmul_(rng.normal(y.shape, y.dtype), var.sqrt_(),
+                       value=self.w_noise * in_unit / out_unit)
+        if self.out_noise > 0.0:
+            y.add_(rng.normal(y.shape, y.dtype), alpha=self.out_noise / out_unit)
+        if self.out_step is not None:
+            _round_(y, self.out_sto, rng)
+        out_bound = self.out_bound / out_unit
+        clipped = None
+        if self.bm:
+            clipped = y.abs().amax(-1, keepdim=True) > out_bound
+        if self.out_bound != math.inf:
+            y.clamp_(-out_bound, out_bound)
+        if scale is not None:
+            y.mul_(scale * out_unit if out_unit != 1.0 else scale)
+        elif out_unit != 1.0:
+            y.mul_(out_unit)
+        return y, clipped

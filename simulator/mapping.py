@@ -1,0 +1,442 @@
+"""A layer's weight matrix mapped onto a grid of tiles: :class:`TileArray`.
+
+The logical matrix ``(out, in)`` (plus one input column for an analog bias) is cut into
+``n_row x n_col`` tiles of at most ``max_input_size x max_output_size`` devices, split into equal
+parts as aihwkit's ``TileModuleArray`` does (784 inputs with 512-input tiles: 392 + 392). All tiles
+live in one stacked parameter ``weight`` of shape ``(n_row, n_col * tile_out, tile_in)`` (a tile one
+row or column short of the largest is zero-padded), so the MVMs of every tile run as one batched
+product with per-tile periphery (:mod:`simulator.io`), and partial sums of tiles that share
+outputs are added digitally.
+
+Training: with a floating-point update the stacked weight receives an ordinary gradient (the
+optimizer's SGD step); with a pulsed update the backward pass stores the layer inputs and output
+gradients instead and :class:`~simulator.optim.AnalogSGD` hands them to each tile's updater.
+With an ideal config (:attr:`RPUConfig.is_ideal`) the forward pass is exactly ``F.linear`` of
+the logical matrix, forward and gradients.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from simulator.configs.rpu import RPUConfig
+from simulator.errors import SimulatorError
+from simulator.io import AnalogIO
+from simulator.rng import RandomSource
+from simulator.tile import AnalogTile, derive_seed
+
+__all__ = ["TileArray", "pending_arrays", "split_sizes"]
+
+MAX_PENDING = 256
+"""Backward passes a pulsed array may accumulate before an optimizer step must consume them."""
+
+_PENDING: weakref.WeakSet[TileArray] = weakref.WeakSet()
+
+
+def pending_arrays() -> list[TileArray]:
+    """Pulsed arrays whose backward passes left updates for the optimizer."""
+    return list(_PENDING)
+
+
+def split_sizes(n: int, max_size: int) -> list[int]:
+    """Sizes of the tiles along one direction: as few as fit ``max_size``, sizes differing by at
+    most one (aihwkit's ``get_split_sizes``); ``max_size <= 0``: one tile."""
+    if max_size <= 0 or n <= max_size:
+        return [n]
+    parts = -(-n // max_size)
+    base, extra = divmod(n, parts)
+    return [base + (i < extra) for i in range(parts)]
+
+
+def _abs_max(w: torch.Tensor, per_row: bool) -> torch.Tensor:
+    """``max |w|`` per tile ``(T, 1, 1)`` or per tile row ``(T, O, 1)``.
+
+    (``amax`` and ``amin`` are several times faster on CPU than ``aminmax`` or an inf-norm.)
+    """
+    dims = (-1,) if per_row else (1, 2)
+    return torch.maximum(w.amax(dims, keepdim=True), w.amin(dims, keepdim=True).neg_())
+
+
+def _offsets(sizes: list[int]) -> list[int]:
+    out, total = [], 0
+    for size in sizes:
+        out.append(total)
+        total += size
+    return out
+
+
+def _slot_index(sizes: list[int], slot: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """For tiles of ``sizes`` padded to ``slot`` each: the source index of every padded slot
+    (``sum(sizes)`` marks padding) and the slot of every logical position; None if unpadded."""
+    if all(size == slot for size in sizes):
+        return None, None
+    total = sum(sizes)
+    source = torch.full((len(sizes) * slot,), total, dtype=torch.long)
+    valid = torch.empty(total, dtype=torch.long)
+    for i, (offset, size) in enumerate(zip(_offsets(sizes), sizes)):
+        source[i * slot: i * slot + size] = torch.arange(offset, offset + size)
+        valid[offset: offset + size] = torch.arange(i * slot, i * slot + size)
+    return source, valid
+
+
+class _Effective:
+    """The weights one pass reads: ``y = mult * ADC(row * (w x) + noise)``.
+
+    ``w`` are the stored weights (plus perturbation or training noise), ``w_abs`` their absolute
+    values when PCM read noise needs them, ``row`` the per-output analog scale of weight scaling
+    (the tile holds ``w * row``) and ``mult`` the digital output factor (weight scaling times
+    drift compensation); ``ref`` is the tile's ``max |w * row|`` when known.
+    """
+
+    __slots__ = ("w", "w_abs", "mult", "row", "ref")
+
+    def __init__(self, w: torch.Tensor, w_abs: torch.Tensor | None, mult: torch.Tensor | None,
+                 row: torch.Tensor | None, ref: float | None) -> None:
+        self.w, self.w_abs, self.mult, self.row, self.ref = w, w_abs, mult, row, ref
+
+
+class _AnalogMVM(torch.autograd.Function):
+    """Forward and backward MVMs of a tile array through its periphery."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, array: TileArray) -> torch.Tensor:
+        eff = array._effective_weights()
+        rows, tiles = array._stack_inputs(x)
+        y = array.fwd.mvm(tiles, eff.w, array.rng, w_abs=eff.w_abs, row_scale=eff.row)
+        if eff.mult is not None:
+            y.mul_(eff.mult)
+        ctx.array = array
+        ctx.save_for_backward(rows, eff.w, eff.mult, eff.row)
+        return array._gather_outputs(y)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        array: TileArray = ctx.array
+        rows, w, mult, row = ctx.saved_tensors
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = array._input_grad(grad, w, mult, row)
+        if array.is_pulsed:
+            if ctx.needs_input_grad[1]:
+                array._stash(rows, grad)
+        elif ctx.needs_input_grad[1]:
+            grad_w = array._weight_grad(rows, grad)
+        return grad_x, grad_w, None
+
+
+class TileArray(nn.Module):
+    """The tiles of one layer: ``in_features -> out_features`` (optionally with an analog bias)."""
+
+    def __init__(self, in_features: int, out_features: int, rpu: RPUConfig, *,
+                 analog_bias: bool = False, seed: int = 0, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        device = torch.device(device or "cpu")
+        self.rpu = rpu
+        self.seed = int(seed)
+        self.in_features, self.out_features = in_features, out_features
+        self.analog_bias = analog_bias
+        self.in_total = in_features + int(analog_bias)
+        self.in_sizes = split_sizes(self.in_total, rpu.mapping.max_input_size)
+        self.out_sizes = split_sizes(out_features, rpu.mapping.max_output_size)
+        self.n_row, self.n_col = len(self.in_sizes), len(self.out_sizes)
+        self.tile_in, self.tile_out = self.in_sizes[0], self.out_sizes[0]
+        self.is_pulsed = rpu.is_pulsed
+        self.weight = nn.Parameter(torch.zeros(self.n_row, self.n_col * self.tile_out, self.tile_in,
+                                               device=device, dtype=dtype))
+        self.register_buffer("bias_input", torch.ones((), device=device, dtype=dtype))
+        self.fwd = AnalogIO(rpu.forward)
+        self.bwd = AnalogIO(rpu.backward)
+        self.rng = RandomSource(derive_seed(self.seed, 0), device=device, mode=rpu.update.rng)
+        tiles = []
+        for r, (in_off, in_size) in enumerate(zip(_offsets(self.in_sizes), self.in_sizes)):
+            for c, (out_off, out_size) in enumerate(zip(_offsets(self.out_sizes), self.out_sizes)):
+                tiles.append(AnalogTile(self, r, c, in_off, in_size, out_off, out_size, rpu,
+                                        derive_seed(self.seed, 1, r, c), dtype, device))
+        self.tiles = nn.ModuleList(tiles)
+        for name, (source, valid) in (("in", _slot_index(self.in_sizes, self.tile_in)),
+                                      ("out", _slot_index(self.out_sizes, self.tile_out))):
+            self.register_buffer(f"_{name}_source", None if source is None else source.to(device),
+                                 persistent=False)
+            self.register_buffer(f"_{name}_valid", None if valid is None else valid.to(device),
+                                 persistent=False)
+        # Inference state (see simulator.inference); not part of the state dict.
+        for name in ("reference", "programmed", "drift_nu", "g_scale", "comp_baseline",
+                     "out_factor", "perturbation"):
+            self.register_buffer(name, None, persistent=False)
+        mask = self.valid_mask()
+        row_mask = None if mask is None else mask.any(-1, keepdim=True).to(dtype)
+        self.register_buffer("_row_mask", row_mask, persistent=False)
+        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._synced_version = -1
+        self._token = 0
+        self._cache: tuple[Any, _Effective] | None = None
+        self._ideal_cfg = rpu.is_ideal
+
+    # -- shape helpers ---------------------------------------------------------------------
+    @property
+    def n_tiles(self) -> int:
+        """Number of physical tiles."""
+        return self.n_row * self.n_col
+
+    @property
+    def ideal_active(self) -> bool:
+        """Whether the forward pass is currently the exact floating-point product."""
+        return self._ideal_cfg and self.perturbation is None and self.out_factor is None
+
+    def valid_mask(self) -> torch.Tensor | None:
+        """``(T, tile_out, tile_in)`` mask of the real (non-padding) devices; None without padding."""
+        if self.in_sizes[-1] == self.tile_in and self.out_sizes[-1] == self.tile_out:
+            return None
+        mask = torch.zeros(self.n_row, self.n_col, self.tile_out, self.tile_in, dtype=torch.bool,
+                           device=self.weight.device)
+        for tile in self.tiles:
+            mask[tile.row, tile.col, :tile.out_size, :tile.in_size] = True
+        return mask.view(self.n_tiles, self.tile_out, self.tile_in)
+
+    def stacked(self, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The weights as ``(T, tile_out, tile_in)`` (a view)."""
+        w = self.weight if weight is None else weight
+        return w.view(self.n_tiles, self.tile_out, self.tile_in)
+
+    # -- logical weights -------------------------------------------------------------------
+    def logical_weight(self) -> torch.Tensor:
+        """The ``(out, in_total)`` logical matrix (differentiable view / concatenation)."""
+        if self.n_row == 1:
+            w = self.weight[0]
+        else:
+            w = torch.cat([self.weight[r, :, :size] for r, size in enumerate(self.in_sizes)], dim=1)
+        if self.n_col == 1:
+            return w
+        return w if self._out_valid is None else w.index_select(0, self._out_valid)
+
+    @torch.no_grad()
+    def get_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Copies of the logical weight ``(out, in)`` and analog bias ``(out,)`` (None if digital)."""
+        w = self.logical_weight()
+        if not self.analog_bias:
+            return w.clone(), None
+        return w[:, : self.in_features].clone(), w[:, self.in_features] * self.bias_input
+
+    @torch.no_grad()
+    def set_weights(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        """Write the logical weights (and the analog bias); pulsed tiles clip to their bounds."""
+        if tuple(weight.shape) != (self.out_features, self.in_features):
+            raise SimulatorError(f"weight shape {tuple(weight.shape)} does not match the array's "
+                                 f"({self.out_features}, {self.in_features})")
+        full = weight.to(self.weight)
+        if self.analog_bias:
+            b = torch.zeros(self.out_features, dtype=full.dtype, device=full.device)
+            if bias is not None:
+                b = bias.to(full)
+            scale = self.rpu.mapping.bias_scale
+            if scale is None:
+                w_max, b_max = float(full.abs().max()), float(b.abs().max())
+                scale = b_max / w_max if w_max > 0.0 and b_max > 0.0 else 1.0
+            self.bias_input.fill_(scale)
+            full = torch.cat([full, (b / scale).unsqueeze(1)], dim=1)
+        stacked = torch.zeros(self.n_tiles, self.tile_out, self.tile_in, dtype=full.dtype,
+                              device=full.device)
+        for t, tile in enumerate(self.tiles):
+            stacked[t, : tile.out_size, : tile.in_size] = full[
+                tile.out_offset: tile.out_offset + tile.out_size,
+                tile.in_offset: tile.in_offset + tile.in_size]
+        self.write_stacked_(stacked)
+
+    @torch.no_grad()
+    def write_stacked_(self, stacked: torch.Tensor) -> None:
+        """Write all tile weights ``(T, tile_out, tile_in)`` (padding must be zero); pulsed tiles
+        clip them into their device bounds and take them as their state."""
+        self.stacked().copy_(stacked)
+        for tile in self.tiles:
+            tile.clip_()
+        self._synced_version = self.weight._version
+        self.touch()
+
+    def touch(self) -> None:
+        """Invalidate cached effective weights (call after writing ``weight`` directly)."""
+        self._token += 1
+        self._cache = None
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (..., in) -> (..., out)``; ``bias`` is a digital bias added after the ADC."""
+        if self.ideal_active:
+            w = self.logical_weight()
+            if self.analog_bias:
+                b = w[:, self.in_features] * self.bias_input
+                return F.linear(x, w[:, : self.in_features], b if bias is None else b + bias)
+            return F.linear(x, w, bias)
+        lead = x.shape[:-1]
+        y = _AnalogMVM.apply(x.reshape(-1, self.in_features), self.weight, self)
+        if bias is not None:
+            y = y + bias
+        return y if len(lead) == 1 else y.reshape(*lead, self.out_features)
+
+    def _effective_weights(self) -> _Effective:
+        """What the MVMs of the next pass read (see :class:`_Effective`).
+
+        The noise-free part (perturbation, weight scaling) is cached until the weights change;
+        training-time weight noise (the modifier) is drawn anew for every forward pass and is
+        relative to the stored (scaled) weights, as aihwkit's modifier is.
+        """
+        modifier = self.rpu.modifier
+        noisy = modifier.active and self.training
+        key = (self.weight._version, self._token)
+        if self._cache is None or self._cache[0] != key:
+            w = self.stacked().detach()
+            if self.perturbation is not None:
+                w = w + self.perturbation
+            mult = row = None
+            ref = None  # max |w| of each tile in the analog (scaled) domain, when known
+            omega = self.rpu.mapping.weight_scaling_omega
+            if omega is not None:
+                scale = _abs_max(w, self.rpu.mapping.weight_scaling_columnwise)
+                scale = scale.clamp_(min=1e-12).div_(omega)
+                mult = scale.transpose(1, 2)
+                row = mult.reciprocal()
+                ref = omega
+            if self.out_factor is not None:
+                mult = self.out_factor if mult is None else mult * self.out_factor
+            self._cache = (key, _Effective(w, None, mult, row, ref))
+        eff = self._cache[1]
+        pcm = self.fwd.w_noise_type == "pcm_read" and not self.fwd.perfect
+        if noisy:
+            noise = self.rng.normal(eff.w.shape, eff.w.dtype)
+            if modifier.noise_type == "add_normal":
+                if not modifier.rel_to_actual_wmax:
+                    ref = modifier.assumed_wmax
+                else:
+                    ref = eff.ref if eff.ref is not None else _abs_max(eff.w, False)
+                amp = ref * modifier.std_dev
+                if eff.row is not None:  # noise relative to the scaled weights, per output
+                    amp = eff.row.transpose(1, 2).reciprocal() * amp
+                if self._row_mask is not None:  # keep padding rows silent (they would trip BM)
+                    amp = amp * self._row_mask
+                w = torch.addcmul(eff.w, noise, amp)
+            else:
+                w = torch.addcmul(eff.w, eff.w, noise, value=modifier.std_dev)
+            return _Effective(w, w.abs() if pcm else None, eff.mult, eff.row, None)
+        if pcm and eff.w_abs is None:
+            eff.w_abs = eff.w.abs()
+        return eff
+
+    def _stack_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs per tile row ``(n_row, N, tile_in)`` and per tile ``(T, N, tile_in)``."""
+        n = x.shape[0]
+        if self.analog_bias:
+            x = torch.cat([x, self.bias_input.expand(n, 1)], dim=1)
+        if self.n_row == 1:
+            rows = x.unsqueeze(0)
+        else:
+            if self._in_source is not None:
+                x = F.pad(x, (0, 1)).index_select(1, self._in_source)
+            rows = x.view(n, self.n_row, self.tile_in).transpose(0, 1)
+        if self.n_col == 1:
+            return rows, rows
+        tiles = rows.unsqueeze(1).expand(self.n_row, self.n_col, n, self.tile_in)
+        return rows, tiles.reshape(self.n_tiles, n, self.tile_in)
+
+    def _gather_outputs(self, y: torch.Tensor) -> torch.Tensor:
+        """Tile outputs ``(T, N, tile_out)`` -> layer outputs ``(N, out)`` (digital sums)."""
+        n = y.shape[1]
+        y = y.view(self.n_row, self.n_col, n, self.tile_out)
+        y = y.sum(0) if self.n_row > 1 else y[0]
+        if self.n_col == 1:
+            return y[0]
+        flat = y.transpose(0, 1).reshape(n, self.n_col * self.tile_out)
+        return flat if self._out_valid is None else flat.index_select(1, self._out_valid)
+
+    # -- backward --------------------------------------------------------------------------
+    def _padded_grad(self, grad: torch.Tensor) -> torch.Tensor:
+        if self._out_source is None:
+            return grad
+        return F.pad(grad, (0, 1)).index_select(1, self._out_source)
+
+    def _input_grad(self, grad: torch.Tensor, w: torch.Tensor, mult: torch.Tensor | None,
+                    row: torch.Tensor | None) -> torch.Tensor:
+        n = grad.shape[0]
+        g = self._padded_grad(grad).view(n, self.n_col, self.tile_out).transpose(0, 1)
+        if self.n_row > 1:
+            g = g.unsqueeze(0).expand(self.n_row, self.n_col, n, self.tile_out)
+        g = g.reshape(self.n_tiles, n, self.tile_out)
+        if mult is not None:
+            g = g * mult
+        if row is not None:
+            if self.bwd.perfect:  # (g * mult) through w * row: fold the row scale into g
+                g = g * row
+            else:  # the backward MVM reads the scaled tile weights
+                w = w * row.transpose(1, 2)
+        w_abs = w.abs() if self.bwd.w_noise_type == "pcm_read" and not self.bwd.perfect else None
+        gx = self.bwd.mvm(g, w, self.rng, transposed=True, w_abs=w_abs)
+        gx = gx.view(self.n_row, self.n_col, n, self.tile_in)
+        gx = gx.sum(1) if self.n_col > 1 else gx[:, 0]
+        if self.n_row == 1:
+            return gx[0][:, : self.in_features]
+        flat = gx.transpose(0, 1).reshape(n, self.n_row * self.tile_in)
+        if self._in_valid is not None:
+            flat = flat.index_select(1, self._in_valid)
+        return flat[:, : self.in_features]
+
+    def _weight_grad(self, rows: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        g = self._padded_grad(grad)
+        if self.n_row == 1:
+            return (g.t() @ rows[0]).unsqueeze(0)
+        return torch.bmm(g.t().unsqueeze(0).expand(self.n_row, -1, -1), rows)
+
+    # -- pulsed updates --------------------------------------------------------------------
+    def _stash(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
+        if len(self._pending) >= MAX_PENDING:
+            raise SimulatorError(
+                f"{len(self._pending)} backward passes of a pulsed analog layer were never applied; "
+                "train pulsed tiles with simulator.AnalogSGD (its step() applies the pulses)")
+        self._pending.append((rows.detach(), grad.detach()))
+        _PENDING.add(self)
+
+    def has_pending(self) -> bool:
+        """Whether backward passes left pulsed updates for the optimizer."""
+        return bool(self._pending)
+
+    def discard_pending(self) -> None:
+        """Drop the stored backward passes without updating."""
+        self._pending.clear()
+        _PENDING.discard(self)
+
+    @torch.no_grad()
+    def apply_pending(self, lr: float) -> None:
+        """Pulse the stored ``(x, d)`` of every backward pass since the last step into the tiles."""
+        if not self._pending:
+            return
+        if len(self._pending) == 1:
+            rows, grad = self._pending[0]
+        else:
+            rows = torch.cat([p[0] for p in self._pending], dim=1)
+            grad = torch.cat([p[1] for p in self._pending], dim=0)
+        self.discard_pending()
+        if self.weight._version != self._synced_version:  # written from outside since
+            for tile in self.tiles:
+                tile.drop_block()
+        for tile in self.tiles:
+            tile.update(rows[tile.row, :, : tile.in_size],
+                        grad[:, tile.out_offset: tile.out_offset + tile.out_size], lr)
+        self._synced_version = self.weight._version
+        self.touch()
+
+    # -- device moves ----------------------------------------------------------------------
+    def _apply(self, fn: Any, recurse: bool = True) -> TileArray:
+        super()._apply(fn, recurse)
+        device = self.weight.device
+        if self.rng.device != device:
+            self.rng = RandomSource(derive_seed(self.seed, 0), device=device, mode=self.rpu.update.rng)
+        self._cache = None
+        return self
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"tiles={self.n_row}x{self.n_col}, analog_bias={self.analog_bias}, "
+                f"pulsed={self.is_pulsed}")

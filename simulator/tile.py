@@ -1,0 +1,151 @@
+"""One physical crossbar tile of a :class:`~simulator.mapping.TileArray`.
+
+The array stores the weights of all its tiles in one stacked tensor (so their MVMs run as one
+batched product); an :class:`AnalogTile` is the view of one tile into it plus what is private to
+the tile: its position in the layer and, for pulsed training, its
+:class:`~simulator.pulsed.PulsedUpdater` (per-device bounds and step sizes, sampled from the
+device-to-device variation with the tile's own seed).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from simulator.configs.rpu import RPUConfig
+from simulator.rng import RandomSource
+
+if TYPE_CHECKING:
+    from simulator.mapping import TileArray
+
+__all__ = ["AnalogTile", "derive_seed"]
+
+_MASK64 = (1 << 64) - 1
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """A well-mixed 63-bit seed from ``seed`` and integer keys (splitmix64 steps)."""
+    z = int(seed) & _MASK64
+    for key in (*keys, 0x9E3779B9):
+        z = (z + 0x9E3779B97F4A7C15 + (int(key) & _MASK64)) & _MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        z ^= z >> 31
+    return z >> 1
+
+
+class AnalogTile(nn.Module):
+    """Tile ``(row, col)`` of an array: inputs ``in_offset:in_offset+in_size`` of the layer (the
+    analog bias column counts as an input), outputs ``out_offset:out_offset+out_size``."""
+
+    def __init__(self, array: TileArray, row: int, col: int, in_offset: int, in_size: int,
+                 out_offset: int, out_size: int, rpu: RPUConfig, seed: int,
+                 dtype: torch.dtype, device: torch.device) -> None:
+        super().__init__()
+        self.__dict__["_array"] = array  # plain reference: the array owns the tile, not vice versa
+        self.row, self.col = row, col
+        self.in_offset, self.in_size = in_offset, in_size
+        self.out_offset, self.out_size = out_offset, out_size
+        self.seed = seed
+        self.updater: Any = None
+        self._block: torch.Tensor | None = None
+        if rpu.is_pulsed:
+            from simulator.pulsed import PulsedUpdater
+
+            rng = RandomSource(seed, device=device, mode=rpu.update.rng)
+            self.updater = PulsedUpdater(rpu.device, rpu.update, out_size, in_size, rng, dtype=dtype)
+            self.updater.to(device)
+
+    @property
+    def index(self) -> int:
+        """Position of this tile in the array's stacked weight tensor."""
+        return self.row * self._array.n_col + self.col
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """This tile's ``(out_size, in_size)`` weights: a view into the array's stacked tensor."""
+        a = self._array
+        start = self.col * a.tile_out
+        return a.weight[self.row, start:start + self.out_size, :self.in_size]
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
+        """Apply the update of ``x (N, in_size)`` inputs and ``d (N, out_size)`` output gradients.
+
+        Pulsed tiles fire device pulses (``E[dW] = -lr d^T x``); floating-point tiles subtract
+        ``lr d^T x`` exactly.
+        """
+        if self.updater is None:
+            self.weight.addmm_(d.t(), x, alpha=-lr)
+            return
+        target, shared = self._device_weights()
+        self.updater.update_(target, x, d, lr)
+        if not shared:
+            self.weight.copy_(target)
+
+    @torch.no_grad()
+    def clip_(self) -> None:
+        """Clip the weights into the per-device bounds and make them the devices' state.
+
+        Call after writing the weights (pulsed tiles; a no-op otherwise).
+        """
+        if self.updater is None:
+            return
+        self._block = None
+        target, shared = self._device_weights()
+        self.updater.clip_(target)
+        if not shared:
+            self.weight.copy_(target)
+
+    def drop_block(self) -> None:
+        """Forget the private copy of the weights (they were written from outside)."""
+        self._block = None
+
+    def _device_weights(self) -> tuple[torch.Tensor, bool]:
+        """The tensor the updater works on, and whether it is the weight view itself.
+
+        A single-tile array passes its weight view. Tiles sharing a stacked tensor pass a
+        private contiguous copy that persists between updates, so that an updater tracking
+        writes to its weights (write noise) sees only its own tile's changes.
+        """
+        if self._array.n_tiles == 1:
+            return self.weight, True
+        if self._block is None:
+            self._block = self.weight.detach().clone(memory_format=torch.contiguous_format)
+        return self._block, False
+
+    def _apply(self, fn: Any, recurse: bool = True) -> AnalogTile:
+        super()._apply(fn, recurse)
+        self._block = None
+        if self.updater is not None:
+            self.updater.to(self._array.weight.device)
+        return self
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self.updater is not None:
+            for key, value in self.updater.state_dict().items():
+                destination[prefix + "updater." + key] = value
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        own = prefix + "updater."
+        unexpected_keys[:] = [k for k in unexpected_keys
+                              if not (self.updater is not None and k.startswith(own))]
+        if self.updater is None:
+            return
+        sub = {k[len(own):]: v for k, v in state_dict.items() if k.startswith(own)}
+        if sub:
+            self.updater.load_state_dict(sub)
+        elif strict:
+            missing_keys.append(own + "*")
+
+    def extra_repr(self) -> str:
+        return (f"row={self.row}, col={self.col}, in={self.in_offset}:{self.in_offset + self.in_size}, "
+                f"out={self.out_offset}:{self.out_offset + self.out_size}, "
+                f"pulsed={self.updater is not None}")

@@ -1,0 +1,94 @@
+"""The dashboard in headless Chromium (Debian's ``chromium``, driven over the DevTools protocol):
+the study list, the Pareto scatter with its front and hover, the hypervolume curve and the
+sortable trials table render the study's data; a screenshot is saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.store import SqlStore
+from tests.api.cdp import Chromium
+from tests.api.conftest import chromium_path
+from tests.api.factories import spec_dict, synthetic_records
+from tests.api.server import READ_TOKEN, ServiceProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def served_study(tmp_path: Path) -> Any:
+    """A finished study of 60 trials (55 completed, 5 failed) served by ``dse serve``."""
+    url = f"sqlite:///{tmp_path / 'dash.db'}"
+    store = SqlStore(url)
+    study, _ = store.create_study(spec_dict(name="dashboard-study"), name="dashboard-study", labels={"team": "ui"})
+    assert store.acquire_lease(study.id, "filler", 600)
+    for rec in synthetic_records(55, seed=21) + synthetic_records(5, start=55, state="FAILED"):
+        store.write_trial(study.id, rec, owner="filler")
+    store.finish(study.id, "filler", "COMPLETED")
+    store.close()
+    service = ServiceProcess(url, tmp_path / "service.log", run_studies="false").start()
+    try:
+        yield service, study.id
+    finally:
+        service.stop()
+
+
+def test_dashboard_renders_the_study(served_study: Any, tmp_path: Path) -> None:
+    binary = chromium_path()
+    service, sid = served_study
+    with service.client(READ_TOKEN) as http:
+        pareto = http.get(f"/v1/studies/{sid}/pareto").json()
+        by_accuracy = http.get(f"/v1/studies/{sid}/trials?sort=accuracy&order=asc&limit=1").json()["items"][0]
+    browser = Chromium(binary, tmp_path / "profile")
+    try:
+        # The study list.
+        browser.navigate(f"{service.url}/#token={READ_TOKEN}")
+        rows = browser.wait_for(f"document.querySelectorAll('#studies tr[data-study=\"{sid}\"]').length")
+        assert rows == 1
+        assert browser.evaluate("document.querySelector('#studies tbody').innerText").count("COMPLETED") == 1
+
+        # The study page: token kept for the tab, data rendered.
+        browser.navigate(f"{service.url}/studies/{sid}")
+        assert browser.wait_for("document.body.dataset.rendered") == "60"
+        assert browser.evaluate("document.getElementById('name').textContent") == "dashboard-study"
+        points = browser.evaluate("document.querySelectorAll('#pareto-plot circle.pt').length")
+        front = browser.evaluate("[...document.querySelectorAll('#pareto-plot circle.pt.front')]"
+                                 ".map(c => +c.dataset.trial).sort((a, b) => a - b)")
+        assert points == len(pareto["points"]["trial"]) == 55
+        assert front == sorted(t["number"] for t in pareto["front"]) and front
+        assert browser.evaluate("document.querySelectorAll('#pareto-plot circle.pt.infeasible').length") == \
+            pareto["points"]["rank"].count(-1)
+        assert browser.evaluate("document.getElementById('x-metric').value") == "accuracy"
+        assert browser.evaluate("document.getElementById('y-metric').value") == "train_time_s"
+        assert browser.evaluate("document.querySelector('#hv-plot path.hvline').getAttribute('d').length") > 10
+        assert browser.evaluate("document.querySelectorAll('#trials-table tbody tr').length") == 50
+        assert browser.evaluate("document.getElementById('page').textContent") == "1-50 of 60"
+
+        # Hover over a front point: its parameters are shown.
+        n = front[0]
+        box = browser.evaluate(f"(() => {{ const r = document.querySelector('#pareto-plot circle[data-trial=\"{n}\"]')"
+                               ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        browser.hover(*box)
+        tip = browser.wait_for("(t => t.style.display === 'block' && t.textContent.includes('lr =') && t.textContent)"
+                               "(document.getElementById('tooltip'))")
+        assert tip.startswith(f"trial {n} (front)") and "accuracy = " in tip and "hidden = " in tip
+
+        # Choosing other metrics redraws the scatter.
+        browser.evaluate("(() => { const s = document.getElementById('y-metric'); s.value = 'n_params';"
+                         " s.dispatchEvent(new Event('change')); })()")
+        browser.wait_for("document.getElementById('y-goal').value === 'min' && "
+                         "document.querySelector('#pareto-plot .ylabel').textContent.startsWith('n_params')")
+
+        # Sorting the table by a metric (server-side sort).
+        browser.evaluate("document.querySelector('#trials-table th[data-sort=\"accuracy\"]').click()")
+        first = browser.wait_for("document.querySelector('#trials-table th[data-sort=\"accuracy\"].sorted-asc') && "
+                                 "document.querySelector('#trials-table tbody tr').dataset.trial")
+        assert int(first) == by_accuracy["number"]
+
+        shot = browser.screenshot(tmp_path / "dashboard.png")
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+    finally:
+        browser.close()

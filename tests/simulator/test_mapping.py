@@ -1,0 +1,125 @@
+"""Mapping a layer onto tiles: split sizes, weight layout, tiled MVMs equal one tile when ideal."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from simulator.configs import IOConfig, MappingConfig, RPUConfig, get_preset
+from simulator.mapping import TileArray, split_sizes
+
+
+def test_split_sizes_follow_aihwkit_equal_parts() -> None:
+    assert split_sizes(784, 512) == [392, 392]
+    assert split_sizes(785, 512) == [393, 392]
+    assert split_sizes(512, 512) == [512]
+    assert split_sizes(1100, 512) == [367, 367, 366]
+    assert split_sizes(300, 0) == [300]
+    for n in range(1, 1200, 37):
+        for m in (1, 7, 128, 512):
+            sizes = split_sizes(n, m)
+            assert sum(sizes) == n and max(sizes) <= m and max(sizes) - min(sizes) <= 1
+            assert len(sizes) == -(-n // m)
+
+
+# Noise-free, unquantized, unbounded periphery that still runs the tiled (non-ideal) code path.
+CLEAN = IOConfig(inp_bits=None, out_bits=None, out_bound=None, out_noise=0.0, w_noise=0.0,
+                 noise_management="abs_max", bound_management="none")
+
+
+def _float_cfg(max_in: int, max_out: int, *, digital_bias: bool = True) -> RPUConfig:
+    return get_preset("ideal").with_overrides({
+        "forward": CLEAN, "backward": CLEAN,
+        "mapping.max_input_size": max_in, "mapping.max_output_size": max_out,
+        "mapping.digital_bias": digital_bias,
+    })
+
+
+@pytest.mark.parametrize(("max_in", "max_out"), [(512, 512), (16, 512), (512, 8), (13, 6)])
+def test_tiled_forward_and_gradients_equal_one_tile(max_in: int, max_out: int) -> None:
+    gen = torch.Generator().manual_seed(0)
+    n_in, n_out, n = 40, 21, 9
+    w = torch.randn(n_out, n_in, generator=gen, dtype=torch.float64)
+    x = torch.randn(n, n_in, generator=gen, dtype=torch.float64)
+    g = torch.randn(n, n_out, generator=gen, dtype=torch.float64)
+    outs = []
+    for cfg in (_float_cfg(0, 0), _float_cfg(max_in, max_out)):
+        array = TileArray(n_in, n_out, cfg, dtype=torch.float64)
+        array.set_weights(w)
+        xi = x.clone().requires_grad_(True)
+        y = array(xi)
+        y.backward(g)
+        outs.append((y.detach(), xi.grad, array))
+    (y1, gx1, one), (y2, gx2, tiled) = outs
+    assert one.n_tiles == 1 and tiled.n_tiles == len(split_sizes(n_in, max_in)) * len(split_sizes(n_out, max_out))
+    torch.testing.assert_close(y2, y1, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y1, x @ w.t(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(gx2, gx1, rtol=1e-12, atol=1e-12)
+    # The weight gradient of every tile is its block of g^T x.
+    full = g.t() @ x
+    for tile in tiled.tiles:
+        block = tiled.weight.grad[tile.row, tile.col * tiled.tile_out:][: tile.out_size, : tile.in_size]
+        want = full[tile.out_offset: tile.out_offset + tile.out_size,
+                    tile.in_offset: tile.in_offset + tile.in_size]
+        torch.testing.assert_close(block, want, rtol=1e-12, atol=1e-12)
+
+
+def test_weights_round_trip_and_tile_views() -> None:
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(11, 30, generator=gen)
+    array = TileArray(30, 11, _float_cfg(8, 4))
+    array.set_weights(w)
+    got, bias = array.get_weights()
+    assert bias is None and torch.equal(got, w)
+    for tile in array.tiles:
+        want = w[tile.out_offset: tile.out_offset + tile.out_size, tile.in_offset: tile.in_offset + tile.in_size]
+        assert torch.equal(tile.weight, want)
+    mask = array.valid_mask()
+    assert mask is not None and int(mask.sum()) == w.numel()
+    assert float(array.stacked().detach()[~mask].abs().sum()) == 0.0, "padding stays zero"
+
+
+def test_analog_bias_with_range_matching_scale() -> None:
+    gen = torch.Generator().manual_seed(2)
+    w = torch.randn(6, 10, generator=gen, dtype=torch.float64) * 0.1
+    b = torch.randn(6, generator=gen, dtype=torch.float64) * 2.0
+    x = torch.randn(5, 10, generator=gen, dtype=torch.float64)
+    cfg = _float_cfg(4, 512, digital_bias=False).with_overrides({"mapping.bias_scale": None})
+    array = TileArray(10, 6, cfg, analog_bias=True, dtype=torch.float64)
+    array.set_weights(w, b)
+    # paper 001: s matches the bias column's range to the weights' range
+    s = float(array.bias_input)
+    assert s == pytest.approx(float(b.abs().max() / w.abs().max()))
+    column = array.logical_weight().detach()[:, 10]
+    assert float(column.abs().max()) == pytest.approx(float(w.abs().max()))
+    got_w, got_b = array.get_weights()
+    torch.testing.assert_close(got_w, w)
+    torch.testing.assert_close(got_b, b)
+    torch.testing.assert_close(array(x), x @ w.t() + b, rtol=1e-12, atol=1e-12)
+    assert array.in_sizes == split_sizes(11, 4), "the bias column is an input of the last tile"
+
+
+def test_fixed_bias_scale_and_ideal_analog_bias() -> None:
+    cfg = get_preset("ideal").with_overrides({"mapping.digital_bias": False, "mapping.bias_scale": 2.0})
+    array = TileArray(3, 2, cfg, analog_bias=True, dtype=torch.float64)
+    w = torch.tensor([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]], dtype=torch.float64)
+    b = torch.tensor([0.4, -0.2], dtype=torch.float64)
+    array.set_weights(w, b)
+    assert float(array.bias_input) == 2.0
+    torch.testing.assert_close(array.logical_weight().detach()[:, 3], b / 2.0)
+    x = torch.tensor([[1.0, 1.0, 1.0]], dtype=torch.float64)
+    assert array.ideal_active
+    torch.testing.assert_close(array(x), x @ w.t() + b)
+
+
+def test_set_weights_rejects_a_wrong_shape() -> None:
+    array = TileArray(4, 3, get_preset("ideal"))
+    with pytest.raises(Exception, match=r"weight shape \(4, 3\) does not match the array's \(3, 4\)"):
+        array.set_weights(torch.zeros(4, 3))
+
+
+def test_mapping_config_defaults_are_aihwkit_tile_size() -> None:
+    m = MappingConfig()
+    assert (m.max_input_size, m.max_output_size, m.digital_bias) == (512, 512, True)
+    array = TileArray(784, 256, get_preset("gokmen_vlasov"))
+    assert array.n_tiles == 2 and array.in_sizes == [392, 392]
