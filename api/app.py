@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware
+from api.openapi import install_openapi
 from api.snapshot import ResultsCache
 from api.routes import dashboard, health, results, studies, trials
 from api.settings import Settings, get_settings
@@ -60,11 +61,9 @@ def create_app(settings: Settings | None = None, *, store: SqlStore | None = Non
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    # The routes read settings through the get_settings dependency; bind it to this app's
-    # settings (tests may still override it with app.dependency_overrides).
-    app.dependency_overrides[get_settings] = lambda: settings
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(studies.router, prefix="/v1")

@@ -1,8 +1,12 @@
 """FastAPI dependencies and their ``Annotated`` aliases (settings, store, results cache, auth).
 
-Nothing here is a module-level global: the settings come from :func:`api.settings.get_settings`
-(overridable with ``app.dependency_overrides``) and the store and caches live on ``app.state``,
-created by the app factory's lifespan.
+They are ``async`` because none of them blocks: FastAPI then runs them on the event loop instead
+of handing each to the thread pool (a measurable cost per request under load).
+
+Nothing here is a module-level global: the settings are the app's (``create_app(settings)``, the
+environment's cached :func:`api.settings.get_settings` by default), the store and caches live on
+``app.state``, created by the app factory's lifespan; tests may swap any of these dependencies
+with ``app.dependency_overrides``.
 """
 
 from __future__ import annotations
@@ -15,13 +19,19 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ProblemError
-from api.settings import Settings, get_settings
+from api.settings import Settings
 from api.store import SqlStore
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (``create_app(settings)``; the environment's,
+    :func:`api.settings.get_settings`, by default)."""
+    return request.app.state.settings
 
 
-def get_store(request: Request) -> SqlStore:
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+async def get_store(request: Request) -> SqlStore:
     """The app's store (opened by the lifespan from ``settings.database_url``)."""
     return request.app.state.store
 
@@ -51,7 +61,7 @@ def _lookup(token: str, tokens: tuple[str, ...]) -> int | None:
     return found
 
 
-def authenticate(
+async def authenticate(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -72,12 +82,12 @@ def authenticate(
                        headers={"WWW-Authenticate": 'Bearer realm="dse", error="invalid_token"'})
 
 
-def require_read(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def require_read(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """Any valid token (read-only or read-write)."""
     return principal
 
 
-def require_write(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def require_write(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """A read-write token; 403 for a read-only one."""
     if principal.access != "write":
         raise ProblemError(403, "forbidden", "this token is read-only; the operation needs a read-write token")

@@ -51,7 +51,7 @@ def study_summary(study: StudyInfo, counts: dict[str, int], *, now: float | None
 def study_detail(study: StudyInfo, snap: StudySnapshot) -> dict[str, Any]:
     """The ``StudyDetail`` of a study (``snap`` provides the trials)."""
     out = study_summary(study, snap.counts())
-    spec = snap.memo("spec", lambda: engine.load_stored_spec(study.spec))
+    spec = snap.spec
     out.update(
         spec=study.spec,
         objectives=[o.to_dict() for o in spec.objectives],

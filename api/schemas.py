@@ -8,6 +8,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+MAX_INT = 2**31 - 1
+"""Largest trial number, offset or event id accepted (the store's integer columns)."""
+
+MAX_PAGE_SIZE = 1000
+"""Largest ``limit`` of the paginated endpoints."""
+
+
 def iso(ts: float | None) -> str | None:
     """Seconds since the epoch as an RFC 3339 UTC timestamp (``2026-01-31T12:00:00.5Z``)."""
     if ts is None:

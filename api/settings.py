@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the service (and of uvicorn's access log)."""
 
+    workers: int = Field(default=1, ge=1)
+    """Web server processes ``dse serve`` starts (they share the port and the store; one of
+    them at a time schedules studies, by a lock in the store)."""
+
+    access_log: bool = True
+    """Log one line per request (uvicorn's access log)."""
+
     database_url: str = "sqlite:///dse-service.db"
     """SQLAlchemy URL of the store: ``sqlite:///path.db`` (WAL mode, the embedded default) or
     ``postgresql+psycopg://user:password@host:port/db``."""
@@ -80,9 +87,6 @@ class Settings(BaseSettings):
     trial_function: str | None = None
     """Import path ``module:function`` of the trial function the engine runs; unset: the
     engine's default (``dse.trial.run:run_trial``)."""
-
-    max_page_size: int = Field(default=1000, ge=1)
-    """Largest ``limit`` accepted by the paginated endpoints."""
 
     @field_validator("read_tokens", "write_tokens", mode="before")
     @classmethod

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from api.store import SqlStore, StudyInfo, TrialInfo
+from api.engine import load_stored_spec
 from api.schemas import iso
+from api.store import SqlStore, StudyInfo, TrialInfo
 
 SORT_FIELDS = ("number", "started_at", "finished_at", "duration_s")
 """Trial fields the trial list can be sorted by, besides any metric name."""
@@ -31,8 +32,10 @@ SORT_FIELDS = ("number", "started_at", "finished_at", "duration_s")
 class StudySnapshot:
     """The trials of one study at one version, as rows and as columns."""
 
-    def __init__(self, study: StudyInfo, trials: Sequence[TrialInfo]) -> None:
+    def __init__(self, study: StudyInfo, trials: Sequence[TrialInfo], spec: Any = None) -> None:
         self.study = study
+        self.spec = spec
+        """The study's parsed spec (``dse.spec.StudySpec``; specs never change)."""
         self.version = study.version
         self.trials: list[TrialInfo] = sorted(trials, key=lambda t: t.number)
         self.numbers = np.array([t.number for t in self.trials], dtype=np.int64)
@@ -63,6 +66,10 @@ class StudySnapshot:
         """The trial with that number, or None."""
         i = self._position.get(number)
         return None if i is None else self.trials[i]
+
+    def peek(self, key: Any) -> Any:
+        """The memoized value for ``key``, or None when not computed yet."""
+        return self._memo.get(key)
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per snapshot for ``key`` (results depend only on the trials)."""
@@ -158,6 +165,23 @@ def trial_json(t: TrialInfo, *, detail: bool = False) -> dict[str, Any]:
     return out
 
 
+async def snapshot_of(cache: ResultsCache, study_id: str) -> StudySnapshot:
+    """The study's current snapshot: served on the event loop when cached, else built in the
+    thread pool (reading trials can take a while for a large study)."""
+    from starlette.concurrency import run_in_threadpool
+
+    snap = cache.current(study_id)
+    return snap if snap is not None else await run_in_threadpool(cache.snapshot, study_id)
+
+
+async def computed(snap: StudySnapshot, key: Any, compute: Callable[[], Any]) -> Any:
+    """``snap.memo(key, compute)``, computed in the thread pool the first time."""
+    from starlette.concurrency import run_in_threadpool
+
+    hit = snap.peek(key)
+    return hit if hit is not None else await run_in_threadpool(snap.memo, key, compute)
+
+
 class ResultsCache:
     """Latest snapshot per study (least recently used ones dropped past ``capacity``)."""
 
@@ -167,6 +191,13 @@ class ResultsCache:
         self._snapshots: OrderedDict[str, StudySnapshot] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+
+    def current(self, study_id: str) -> StudySnapshot | None:
+        """The cached snapshot if it is at the study's current version, else None (one cheap
+        query; raises NotFoundError for no study). Safe to call on the event loop."""
+        version, _state = self.store.study_version(study_id)
+        snap = self._snapshots.get(study_id)
+        return snap if snap is not None and snap.version == version else None
 
     def snapshot(self, study_id: str) -> StudySnapshot:
         """The study's snapshot at its current version (raises NotFoundError for no study)."""
@@ -188,7 +219,8 @@ class ResultsCache:
                 trials = [changed.pop(t.number, t) for t in snap.trials] + list(changed.values())
             # A write between reading the study and the trials is caught by the next request
             # (the snapshot keeps the older version number, so it refreshes again).
-            snap = StudySnapshot(study, trials)
+            spec = snap.spec if snap is not None else load_stored_spec(study.spec)
+            snap = StudySnapshot(study, trials, spec)
             with self._guard:
                 self._snapshots[study_id] = snap
                 self._snapshots.move_to_end(study_id)

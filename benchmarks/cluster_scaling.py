@@ -58,8 +58,10 @@ def study(name: str, n_trials: int, epochs: int) -> dict[str, Any]:
         "name": name,
         "base": {
             "dataset": {"name": "digits"},
-            "model": {"name": "fcnn", "hidden": [32]},
+            "model": {"name": "fcnn", "hidden": [128]},
             "training": {"epochs": epochs, "lr": 0.05},
+            # one programmed read-out, no drift sweep: the trial's time is mostly training
+            "evaluation": {"repeats": 1, "drift_times_s": []},
         },
         "parameters": [
             {"name": "lr", "target": "training.lr", "type": "discrete",
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--digits-trials", type=int, default=16, help="real trials per study (default 16)")
     parser.add_argument("--instant-trials", type=int, default=50, help="instant trials per study (default 50)")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs of each real trial (default 8)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of each real trial (default 20)")
     parser.add_argument("--worker-cpus", type=int, default=1, help="CPUs per worker node (default 1)")
     parser.add_argument("--rounds", type=int, default=2,
                         help="rounds of all cases, interleaved so that load drift hits every case (default 2)")

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from simulator._passes import effective_weights
 from simulator.configs.io import IOConfig
 from simulator.configs.noise import (
     AdditiveProgNoise,
@@ -140,7 +141,7 @@ def readout(array: TileArray, rng: RandomSource) -> torch.Tensor:
     array.train(False)
     array.touch()
     try:
-        eff = array._effective_weights()
+        eff = effective_weights(array)
     finally:
         array.out_factor = saved_factor
         array.train(was_training)

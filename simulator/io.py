@@ -23,6 +23,8 @@ from simulator.rng import RandomSource
 
 __all__ = ["AnalogIO", "quantize"]
 
+_TINY = 1e-30
+
 
 def quantize(x: torch.Tensor, step: float, bound: float, *, stochastic: bool = False,
              rng: RandomSource | None = None) -> torch.Tensor:
@@ -81,7 +83,7 @@ class AnalogIO:
             return y if row_scale is None else y.mul_(row_scale)
         scale = self._noise_management(x)
         y, clipped = self._pass(x, w, scale, rng, transposed, w_abs, row_scale)
-        if not self.bm or clipped is None:
+        if clipped is None:
             return y
         active = clipped
         reduction = 1.0
@@ -91,6 +93,8 @@ class AnalogIO:
             y_new, clipped_new = self._pass(x, w, factor if scale is None else scale * factor,
                                             rng, transposed, w_abs, row_scale)
             y = torch.where(active, y_new, y)
+            if clipped_new is None:
+                break
             active = active & clipped_new
         return y
 
@@ -100,20 +104,27 @@ class AnalogIO:
             return None
         if self.nm == "abs_max":
             m = x.abs().amax(-1, keepdim=True)
-        else:
-            m = x.amax(-1, keepdim=True)
+            if self.nm_thres > 0.0:
+                m.clamp_(max=self.nm_thres)
+            # An all-zero vector gets a tiny scale: its output is zero (aihwkit's C++ tiles
+            # return exactly zero for it).
+            return m.clamp_(min=_TINY)
+        m = x.amax(-1, keepdim=True)
         if self.nm_thres > 0.0:
-            m = m.clamp_(max=self.nm_thres)
-        # An all-zero (or, for "max", all-negative) vector keeps scale 1, as in aihwkit.
+            m.clamp_(max=self.nm_thres)
+        # An all-negative vector keeps scale 1, as in aihwkit.
         return torch.where(m > 0.0, m, 1.0)
 
     def _pass(self, x: torch.Tensor, w: torch.Tensor, scale: torch.Tensor | None,
               rng: RandomSource, transposed: bool, w_abs: torch.Tensor | None,
               row_scale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One pass of the periphery; values are kept in DAC / ADC step units where quantized."""
+        """One pass of the periphery, in DAC step units before and ADC step units after the
+        crossbar (so that quantization is a plain rounding)."""
         in_unit = self.inp_step or 1.0
-        denom = in_unit if scale is None else scale * in_unit
-        xs = x / denom if (scale is not None or self.inp_step is not None) else x.clone()
+        if scale is not None:
+            xs = x / (scale * in_unit if self.inp_step is not None else scale)
+        else:
+            xs = x / in_unit if self.inp_step is not None else x.clone()
         if self.inp_step is not None:
             _round_(xs, self.inp_sto, rng)
         bound = self.inp_bound / in_unit
@@ -122,28 +133,36 @@ class AnalogIO:
             xs.add_(rng.normal(xs.shape, xs.dtype), alpha=self.inp_noise / in_unit)
         y = torch.bmm(xs, w if transposed else w.transpose(1, 2))
         out_unit = self.out_step or 1.0
+        gain = in_unit / out_unit
         if row_scale is not None:
-            y.mul_(row_scale if in_unit == out_unit else row_scale * (in_unit / out_unit))
-        elif in_unit != out_unit:
-            y.mul_(in_unit / out_unit)
+            y.mul_(row_scale if gain == 1.0 else row_scale * gain)
+        elif gain != 1.0:
+            y.mul_(gain)
+        # Weight noise and output noise are independent Gaussians: one draw with the summed
+        # variance (in ADC units).
+        var = None
         if self.w_noise_type == "additive_constant":
-            std = torch.linalg.vector_norm(xs, dim=-1, keepdim=True).mul_(self.w_noise * in_unit / out_unit)
-            y.addcmul_(rng.normal(y.shape, y.dtype), std)
+            var = (xs * xs).sum(-1, keepdim=True).mul_((self.w_noise * gain) ** 2)
         elif self.w_noise_type == "pcm_read":
             wa = w.abs() if w_abs is None else w_abs
             var = torch.bmm(xs * xs, wa if transposed else wa.transpose(1, 2))
-            if row_scale is not None:
-                var.mul_(row_scale)
-            y.addcmul_(rng.normal(y.shape, y.dtype), var.sqrt_(),
-                       value=self.w_noise * in_unit / out_unit)
-        if self.out_noise > 0.0:
-            y.add_(rng.normal(y.shape, y.dtype), alpha=self.out_noise / out_unit)
+            c = (self.w_noise * gain) ** 2
+            var.mul_(row_scale * c if row_scale is not None else c)
+        out_var = (self.out_noise / out_unit) ** 2
+        if var is not None:
+            if out_var > 0.0:
+                var.add_(out_var)
+            y.addcmul_(rng.normal(y.shape, y.dtype), var.sqrt_())
+        elif out_var > 0.0:
+            y.add_(rng.normal(y.shape, y.dtype), alpha=math.sqrt(out_var))
         if self.out_step is not None:
             _round_(y, self.out_sto, rng)
         out_bound = self.out_bound / out_unit
         clipped = None
         if self.bm:
-            clipped = y.abs().amax(-1, keepdim=True) > out_bound
+            peak = y.abs().amax(-1, keepdim=True)
+            if float(peak.max()) > out_bound:  # usually nothing clips: one check for all
+                clipped = peak > out_bound
         if self.out_bound != math.inf:
             y.clamp_(-out_bound, out_bound)
         if scale is not None:

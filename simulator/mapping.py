@@ -2,17 +2,21 @@
 
 The logical matrix ``(out, in)`` (plus one input column for an analog bias) is cut into
 ``n_row x n_col`` tiles of at most ``max_input_size x max_output_size`` devices, split into equal
-parts as aihwkit's ``TileModuleArray`` does (784 inputs with 512-input tiles: 392 + 392). All tiles
-live in one stacked parameter ``weight`` of shape ``(n_row, n_col * tile_out, tile_in)`` (a tile one
-row or column short of the largest is zero-padded), so the MVMs of every tile run as one batched
-product with per-tile periphery (:mod:`simulator.io`), and partial sums of tiles that share
-outputs are added digitally.
+parts as aihwkit's ``TileModuleArray`` does (784 inputs with 512-input tiles: 392 + 392). Every
+tile has its own periphery (noise and bound management, DAC, ADC, noise); partial outputs of tiles
+that share outputs are added digitally.
 
-Training: with a floating-point update the stacked weight receives an ordinary gradient (the
-optimizer's SGD step); with a pulsed update the backward pass stores the layer inputs and output
-gradients instead and :class:`~simulator.optim.AnalogSGD` hands them to each tile's updater.
-With an ideal config (:attr:`RPUConfig.is_ideal`) the forward pass is exactly ``F.linear`` of
-the logical matrix, forward and gradients.
+Storage: one parameter ``weight`` of shape ``(n_col * tile_out, n_row * tile_in)``, the logical
+matrix with each tile's block padded to the largest tile (a tile one row or column short gets a
+zero row or column; with equal tiles it *is* the logical matrix). The tiles are strided views of
+it, ``stacked()`` presents them as ``(T, tile_out, tile_in)`` for one batched MVM, and the ideal
+path and the weight gradient use it as one matrix.
+
+Training: with a floating-point update ``weight`` receives an ordinary gradient (the optimizer's
+SGD step); with a pulsed update the backward pass stores the layer inputs and output gradients
+instead and :class:`~simulator.optim.AnalogSGD` hands them to each tile's updater. With an ideal
+config (:attr:`RPUConfig.is_ideal`) the forward pass is exactly ``F.linear`` of the logical
+matrix, forward and gradients.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from simulator._passes import AnalogMVM, Effective
 from simulator.configs.rpu import RPUConfig
 from simulator.errors import SimulatorError
 from simulator.io import AnalogIO
 from simulator.rng import RandomSource
 from simulator.tile import AnalogTile, derive_seed
 
-__all__ = ["TileArray", "pending_arrays", "split_sizes"]
+__all__ = ["MAX_PENDING", "TileArray", "pending_arrays", "split_sizes"]
 
 MAX_PENDING = 256
 """Backward passes a pulsed array may accumulate before an optimizer step must consume them."""
@@ -51,15 +56,6 @@ def split_sizes(n: int, max_size: int) -> list[int]:
     parts = -(-n // max_size)
     base, extra = divmod(n, parts)
     return [base + (i < extra) for i in range(parts)]
-
-
-def _abs_max(w: torch.Tensor, per_row: bool) -> torch.Tensor:
-    """``max |w|`` per tile ``(T, 1, 1)`` or per tile row ``(T, O, 1)``.
-
-    (``amax`` and ``amin`` are several times faster on CPU than ``aminmax`` or an inf-norm.)
-    """
-    dims = (-1,) if per_row else (1, 2)
-    return torch.maximum(w.amax(dims, keepdim=True), w.amin(dims, keepdim=True).neg_())
 
 
 def _offsets(sizes: list[int]) -> list[int]:
@@ -84,51 +80,6 @@ def _slot_index(sizes: list[int], slot: int) -> tuple[torch.Tensor | None, torch
     return source, valid
 
 
-class _Effective:
-    """The weights one pass reads: ``y = mult * ADC(row * (w x) + noise)``.
-
-    ``w`` are the stored weights (plus perturbation or training noise), ``w_abs`` their absolute
-    values when PCM read noise needs them, ``row`` the per-output analog scale of weight scaling
-    (the tile holds ``w * row``) and ``mult`` the digital output factor (weight scaling times
-    drift compensation); ``ref`` is the tile's ``max |w * row|`` when known.
-    """
-
-    __slots__ = ("w", "w_abs", "mult", "row", "ref")
-
-    def __init__(self, w: torch.Tensor, w_abs: torch.Tensor | None, mult: torch.Tensor | None,
-                 row: torch.Tensor | None, ref: float | None) -> None:
-        self.w, self.w_abs, self.mult, self.row, self.ref = w, w_abs, mult, row, ref
-
-
-class _AnalogMVM(torch.autograd.Function):
-    """Forward and backward MVMs of a tile array through its periphery."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, array: TileArray) -> torch.Tensor:
-        eff = array._effective_weights()
-        rows, tiles = array._stack_inputs(x)
-        y = array.fwd.mvm(tiles, eff.w, array.rng, w_abs=eff.w_abs, row_scale=eff.row)
-        if eff.mult is not None:
-            y.mul_(eff.mult)
-        ctx.array = array
-        ctx.save_for_backward(rows, eff.w, eff.mult, eff.row)
-        return array._gather_outputs(y)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        array: TileArray = ctx.array
-        rows, w, mult, row = ctx.saved_tensors
-        grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_x = array._input_grad(grad, w, mult, row)
-        if array.is_pulsed:
-            if ctx.needs_input_grad[1]:
-                array._stash(rows, grad)
-        elif ctx.needs_input_grad[1]:
-            grad_w = array._weight_grad(rows, grad)
-        return grad_x, grad_w, None
-
-
 class TileArray(nn.Module):
     """The tiles of one layer: ``in_features -> out_features`` (optionally with an analog bias)."""
 
@@ -147,7 +98,7 @@ class TileArray(nn.Module):
         self.n_row, self.n_col = len(self.in_sizes), len(self.out_sizes)
         self.tile_in, self.tile_out = self.in_sizes[0], self.out_sizes[0]
         self.is_pulsed = rpu.is_pulsed
-        self.weight = nn.Parameter(torch.zeros(self.n_row, self.n_col * self.tile_out, self.tile_in,
+        self.weight = nn.Parameter(torch.zeros(self.n_col * self.tile_out, self.n_row * self.tile_in,
                                                device=device, dtype=dtype))
         self.register_buffer("bias_input", torch.ones((), device=device, dtype=dtype))
         self.fwd = AnalogIO(rpu.forward)
@@ -175,10 +126,10 @@ class TileArray(nn.Module):
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._synced_version = -1
         self._token = 0
-        self._cache: tuple[Any, _Effective] | None = None
+        self._cache: tuple[Any, Effective] | None = None
         self._ideal_cfg = rpu.is_ideal
 
-    # -- shape helpers ---------------------------------------------------------------------
+    # -- layout ------------------------------------------------------------------------------
     @property
     def n_tiles(self) -> int:
         """Number of physical tiles."""
@@ -193,27 +144,37 @@ class TileArray(nn.Module):
         """``(T, tile_out, tile_in)`` mask of the real (non-padding) devices; None without padding."""
         if self.in_sizes[-1] == self.tile_in and self.out_sizes[-1] == self.tile_out:
             return None
-        mask = torch.zeros(self.n_row, self.n_col, self.tile_out, self.tile_in, dtype=torch.bool,
+        mask = torch.zeros(self.n_tiles, self.tile_out, self.tile_in, dtype=torch.bool,
                            device=self.weight.device)
-        for tile in self.tiles:
-            mask[tile.row, tile.col, :tile.out_size, :tile.in_size] = True
-        return mask.view(self.n_tiles, self.tile_out, self.tile_in)
+        for t, tile in enumerate(self.tiles):
+            mask[t, : tile.out_size, : tile.in_size] = True
+        return mask
 
     def stacked(self, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """The weights as ``(T, tile_out, tile_in)`` (a view)."""
+        """The tiles as ``(T, tile_out, tile_in)``, tile ``t = row * n_col + col`` (a view unless
+        the grid has both several rows and several columns)."""
         w = self.weight if weight is None else weight
-        return w.view(self.n_tiles, self.tile_out, self.tile_in)
+        if self.n_row == 1:
+            return w.view(self.n_col, self.tile_out, self.tile_in)
+        if self.n_col == 1:
+            return w.view(self.tile_out, self.n_row, self.tile_in).transpose(0, 1)
+        grid = w.view(self.n_col, self.tile_out, self.n_row, self.tile_in).permute(2, 0, 1, 3)
+        return grid.reshape(self.n_tiles, self.tile_out, self.tile_in)
+
+    def unstacked(self, stacked: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`stacked`: ``(T, tile_out, tile_in)`` -> the parameter's layout."""
+        grid = stacked.reshape(self.n_row, self.n_col, self.tile_out, self.tile_in)
+        return grid.permute(1, 2, 0, 3).reshape(self.n_col * self.tile_out, self.n_row * self.tile_in)
 
     # -- logical weights -------------------------------------------------------------------
     def logical_weight(self) -> torch.Tensor:
-        """The ``(out, in_total)`` logical matrix (differentiable view / concatenation)."""
-        if self.n_row == 1:
-            w = self.weight[0]
-        else:
-            w = torch.cat([self.weight[r, :, :size] for r, size in enumerate(self.in_sizes)], dim=1)
-        if self.n_col == 1:
-            return w
-        return w if self._out_valid is None else w.index_select(0, self._out_valid)
+        """The ``(out, in_total)`` logical matrix (differentiable; a view without padding)."""
+        w = self.weight
+        if self._out_valid is not None:
+            w = w.index_select(0, self._out_valid)
+        if self._in_valid is not None:
+            w = w.index_select(1, self._in_valid)
+        return w
 
     @torch.no_grad()
     def get_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -240,23 +201,27 @@ class TileArray(nn.Module):
                 scale = b_max / w_max if w_max > 0.0 and b_max > 0.0 else 1.0
             self.bias_input.fill_(scale)
             full = torch.cat([full, (b / scale).unsqueeze(1)], dim=1)
-        stacked = torch.zeros(self.n_tiles, self.tile_out, self.tile_in, dtype=full.dtype,
-                              device=full.device)
-        for t, tile in enumerate(self.tiles):
-            stacked[t, : tile.out_size, : tile.in_size] = full[
+        padded = torch.zeros_like(self.weight)
+        for tile in self.tiles:
+            r0, c0 = tile.col * self.tile_out, tile.row * self.tile_in
+            padded[r0: r0 + tile.out_size, c0: c0 + tile.in_size] = full[
                 tile.out_offset: tile.out_offset + tile.out_size,
                 tile.in_offset: tile.in_offset + tile.in_size]
-        self.write_stacked_(stacked)
+        self.write_(padded)
 
     @torch.no_grad()
-    def write_stacked_(self, stacked: torch.Tensor) -> None:
-        """Write all tile weights ``(T, tile_out, tile_in)`` (padding must be zero); pulsed tiles
-        clip them into their device bounds and take them as their state."""
-        self.stacked().copy_(stacked)
+    def write_(self, weight: torch.Tensor) -> None:
+        """Write the parameter (its layout; padding must be zero); pulsed tiles clip the weights
+        into their device bounds and take them as their state."""
+        self.weight.copy_(weight)
         for tile in self.tiles:
             tile.clip_()
         self._synced_version = self.weight._version
         self.touch()
+
+    def write_stacked_(self, stacked: torch.Tensor) -> None:
+        """:meth:`write_` from the stacked ``(T, tile_out, tile_in)`` form."""
+        self.write_(self.unstacked(stacked))
 
     def touch(self) -> None:
         """Invalidate cached effective weights (call after writing ``weight`` directly)."""
@@ -273,74 +238,27 @@ class TileArray(nn.Module):
                 return F.linear(x, w[:, : self.in_features], b if bias is None else b + bias)
             return F.linear(x, w, bias)
         lead = x.shape[:-1]
-        y = _AnalogMVM.apply(x.reshape(-1, self.in_features), self.weight, self)
+        y = AnalogMVM.apply(x.reshape(-1, self.in_features), self.weight, self)
         if bias is not None:
             y = y + bias
         return y if len(lead) == 1 else y.reshape(*lead, self.out_features)
 
-    def _effective_weights(self) -> _Effective:
-        """What the MVMs of the next pass read (see :class:`_Effective`).
-
-        The noise-free part (perturbation, weight scaling) is cached until the weights change;
-        training-time weight noise (the modifier) is drawn anew for every forward pass and is
-        relative to the stored (scaled) weights, as aihwkit's modifier is.
-        """
-        modifier = self.rpu.modifier
-        noisy = modifier.active and self.training
-        key = (self.weight._version, self._token)
-        if self._cache is None or self._cache[0] != key:
-            w = self.stacked().detach()
-            if self.perturbation is not None:
-                w = w + self.perturbation
-            mult = row = None
-            ref = None  # max |w| of each tile in the analog (scaled) domain, when known
-            omega = self.rpu.mapping.weight_scaling_omega
-            if omega is not None:
-                scale = _abs_max(w, self.rpu.mapping.weight_scaling_columnwise)
-                scale = scale.clamp_(min=1e-12).div_(omega)
-                mult = scale.transpose(1, 2)
-                row = mult.reciprocal()
-                ref = omega
-            if self.out_factor is not None:
-                mult = self.out_factor if mult is None else mult * self.out_factor
-            self._cache = (key, _Effective(w, None, mult, row, ref))
-        eff = self._cache[1]
-        pcm = self.fwd.w_noise_type == "pcm_read" and not self.fwd.perfect
-        if noisy:
-            noise = self.rng.normal(eff.w.shape, eff.w.dtype)
-            if modifier.noise_type == "add_normal":
-                if not modifier.rel_to_actual_wmax:
-                    ref = modifier.assumed_wmax
-                else:
-                    ref = eff.ref if eff.ref is not None else _abs_max(eff.w, False)
-                amp = ref * modifier.std_dev
-                if eff.row is not None:  # noise relative to the scaled weights, per output
-                    amp = eff.row.transpose(1, 2).reciprocal() * amp
-                if self._row_mask is not None:  # keep padding rows silent (they would trip BM)
-                    amp = amp * self._row_mask
-                w = torch.addcmul(eff.w, noise, amp)
-            else:
-                w = torch.addcmul(eff.w, eff.w, noise, value=modifier.std_dev)
-            return _Effective(w, w.abs() if pcm else None, eff.mult, eff.row, None)
-        if pcm and eff.w_abs is None:
-            eff.w_abs = eff.w.abs()
-        return eff
-
     def _stack_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs per tile row ``(n_row, N, tile_in)`` and per tile ``(T, N, tile_in)``."""
+        """Inputs in the parameter's column layout ``(N, n_row * tile_in)`` and per tile
+        ``(T, N, tile_in)``."""
         n = x.shape[0]
         if self.analog_bias:
             x = torch.cat([x, self.bias_input.expand(n, 1)], dim=1)
+        if self._in_source is not None:
+            x = F.pad(x, (0, 1)).index_select(1, self._in_source)
         if self.n_row == 1:
             rows = x.unsqueeze(0)
         else:
-            if self._in_source is not None:
-                x = F.pad(x, (0, 1)).index_select(1, self._in_source)
             rows = x.view(n, self.n_row, self.tile_in).transpose(0, 1)
         if self.n_col == 1:
-            return rows, rows
+            return x, rows
         tiles = rows.unsqueeze(1).expand(self.n_row, self.n_col, n, self.tile_in)
-        return rows, tiles.reshape(self.n_tiles, n, self.tile_in)
+        return x, tiles.reshape(self.n_tiles, n, self.tile_in)
 
     def _gather_outputs(self, y: torch.Tensor) -> torch.Tensor:
         """Tile outputs ``(T, N, tile_out)`` -> layer outputs ``(N, out)`` (digital sums)."""
@@ -352,50 +270,19 @@ class TileArray(nn.Module):
         flat = y.transpose(0, 1).reshape(n, self.n_col * self.tile_out)
         return flat if self._out_valid is None else flat.index_select(1, self._out_valid)
 
-    # -- backward --------------------------------------------------------------------------
     def _padded_grad(self, grad: torch.Tensor) -> torch.Tensor:
+        """Output gradients ``(N, out)`` in the parameter's row layout."""
         if self._out_source is None:
             return grad
         return F.pad(grad, (0, 1)).index_select(1, self._out_source)
 
-    def _input_grad(self, grad: torch.Tensor, w: torch.Tensor, mult: torch.Tensor | None,
-                    row: torch.Tensor | None) -> torch.Tensor:
-        n = grad.shape[0]
-        g = self._padded_grad(grad).view(n, self.n_col, self.tile_out).transpose(0, 1)
-        if self.n_row > 1:
-            g = g.unsqueeze(0).expand(self.n_row, self.n_col, n, self.tile_out)
-        g = g.reshape(self.n_tiles, n, self.tile_out)
-        if mult is not None:
-            g = g * mult
-        if row is not None:
-            if self.bwd.perfect:  # (g * mult) through w * row: fold the row scale into g
-                g = g * row
-            else:  # the backward MVM reads the scaled tile weights
-                w = w * row.transpose(1, 2)
-        w_abs = w.abs() if self.bwd.w_noise_type == "pcm_read" and not self.bwd.perfect else None
-        gx = self.bwd.mvm(g, w, self.rng, transposed=True, w_abs=w_abs)
-        gx = gx.view(self.n_row, self.n_col, n, self.tile_in)
-        gx = gx.sum(1) if self.n_col > 1 else gx[:, 0]
-        if self.n_row == 1:
-            return gx[0][:, : self.in_features]
-        flat = gx.transpose(0, 1).reshape(n, self.n_row * self.tile_in)
-        if self._in_valid is not None:
-            flat = flat.index_select(1, self._in_valid)
-        return flat[:, : self.in_features]
-
-    def _weight_grad(self, rows: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-        g = self._padded_grad(grad)
-        if self.n_row == 1:
-            return (g.t() @ rows[0]).unsqueeze(0)
-        return torch.bmm(g.t().unsqueeze(0).expand(self.n_row, -1, -1), rows)
-
     # -- pulsed updates --------------------------------------------------------------------
-    def _stash(self, rows: torch.Tensor, grad: torch.Tensor) -> None:
+    def _stash(self, slots: torch.Tensor, grad: torch.Tensor) -> None:
         if len(self._pending) >= MAX_PENDING:
             raise SimulatorError(
                 f"{len(self._pending)} backward passes of a pulsed analog layer were never applied; "
                 "train pulsed tiles with simulator.AnalogSGD (its step() applies the pulses)")
-        self._pending.append((rows.detach(), grad.detach()))
+        self._pending.append((slots.detach(), grad.detach()))
         _PENDING.add(self)
 
     def has_pending(self) -> bool:
@@ -413,16 +300,17 @@ class TileArray(nn.Module):
         if not self._pending:
             return
         if len(self._pending) == 1:
-            rows, grad = self._pending[0]
+            slots, grad = self._pending[0]
         else:
-            rows = torch.cat([p[0] for p in self._pending], dim=1)
+            slots = torch.cat([p[0] for p in self._pending], dim=0)
             grad = torch.cat([p[1] for p in self._pending], dim=0)
         self.discard_pending()
         if self.weight._version != self._synced_version:  # written from outside since
             for tile in self.tiles:
                 tile.drop_block()
         for tile in self.tiles:
-            tile.update(rows[tile.row, :, : tile.in_size],
+            start = tile.row * self.tile_in
+            tile.update(slots[:, start: start + tile.in_size],
                         grad[:, tile.out_offset: tile.out_offset + tile.out_size], lr)
         self._synced_version = self.weight._version
         self.touch()

@@ -67,8 +67,8 @@ class AnalogTile(nn.Module):
     def weight(self) -> torch.Tensor:
         """This tile's ``(out_size, in_size)`` weights: a view into the array's stacked tensor."""
         a = self._array
-        start = self.col * a.tile_out
-        return a.weight[self.row, start:start + self.out_size, :self.in_size]
+        r0, c0 = self.col * a.tile_out, self.row * a.tile_in
+        return a.weight[r0: r0 + self.out_size, c0: c0 + self.in_size]
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:

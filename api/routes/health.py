@@ -13,7 +13,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Always ``{"status": "ok"}`` while the process serves requests (no dependencies checked)."""
     return {"status": "ok"}
 

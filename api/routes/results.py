@@ -3,6 +3,7 @@ under constraints, hypervolume history; and the study's server-sent events."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Annotated, Any
 
@@ -13,8 +14,8 @@ from api import analysis, engine
 from api.deps import ReadAccess, StoreDep
 from api.errors import invalid
 from api.events import study_events
-from api.schemas import BestOut, HypervolumeOut, ParetoOut, Problem
-from api.snapshot import StudySnapshot, trial_json
+from api.schemas import MAX_INT, BestOut, HypervolumeOut, ParetoOut, Problem
+from api.snapshot import StudySnapshot, computed, snapshot_of, trial_json
 
 router = APIRouter(tags=["results"])
 
@@ -32,7 +33,7 @@ ConstraintQuery = Annotated[list[str] | None, Query(
 
 
 def _spec(snap: StudySnapshot) -> Any:
-    return snap.memo("spec", lambda: engine.load_stored_spec(snap.study.spec))
+    return snap.spec
 
 
 def _objectives(snap: StudySnapshot, texts: list[str] | None, *, max_count: int | None = None) -> list:
@@ -57,12 +58,12 @@ def _json(data: Any, snap: StudySnapshot) -> Response:
 
 @router.get("/studies/{study_id}/pareto", response_model=ParetoOut, summary="Pareto front and ranks",
             responses=_ERRORS)
-def get_pareto(request: Request, study_id: str, _: ReadAccess, objectives: ObjectivesQuery = None,
-               constraint: ConstraintQuery = None) -> Response:
+async def get_pareto(request: Request, study_id: str, _: ReadAccess, objectives: ObjectivesQuery = None,
+                     constraint: ConstraintQuery = None) -> Response:
     """Non-dominated sorting of the completed trials over the study's objectives (or any metrics
     asked for), under the study's constraints (or those asked for): the front (rank 0, best first
     by the first objective) and every ranked trial's rank and objective values."""
-    snap = request.app.state.results.snapshot(study_id)
+    snap = await snapshot_of(request.app.state.results, study_id)
     objs = _objectives(snap, objectives)
     cons = _constraints(snap, constraint)
 
@@ -76,13 +77,20 @@ def get_pareto(request: Request, study_id: str, _: ReadAccess, objectives: Objec
         front = b",".join(snap.encoded(int(snap.numbers[p])) for p in result["front"])
         return head[:-1] + b',"front":[' + front + b"]}"
 
-    body = snap.memo(("pareto-json", tuple(objectives or ()), tuple(constraint or ()) if constraint is not None else None), encode)
-    return Response(body, media_type="application/json", headers={"ETag": f'W/"{snap.version}"'})
+    key = ("pareto-json", tuple(objectives or ()), None if constraint is None else tuple(constraint))
+    headers = {"ETag": f'W/"{snap.version}"', "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        # A large study's front and ranks run to hundreds of kB: compressed once per version.
+        body = await computed(snap, ("gzip", key), lambda: gzip.compress(snap.memo(key, encode), 5, mtime=0))
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = await computed(snap, key, encode)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/studies/{study_id}/best", response_model=BestOut, summary="Best trial under constraints",
             responses=_ERRORS)
-def get_best(
+async def get_best(
     request: Request,
     study_id: str,
     _: ReadAccess,
@@ -92,13 +100,13 @@ def get_best(
 ) -> Response:
     """The completed trial with the best value of a metric among those satisfying the
     constraints (the lowest trial number on a tie)."""
-    snap = request.app.state.results.snapshot(study_id)
+    snap = await snapshot_of(request.app.state.results, study_id)
     objs = _objectives(snap, [metric] if metric else None)
     if metric and len(objs) != 1:
         raise invalid("query.metric", metric, "one metric as metric:min|max")
     objective = objs[0]
     cons = _constraints(snap, constraint)
-    pos = analysis.best(snap, objective, cons)
+    pos = await computed(snap, ("best-route", objective, tuple(cons)), lambda: analysis.best(snap, objective, cons))
     trial = None if pos is None else snap.trials[pos]
     return _json({
         "metric": objective.metric, "goal": objective.goal, "constraints": [str(c) for c in cons],
@@ -109,14 +117,15 @@ def get_best(
 
 @router.get("/studies/{study_id}/hypervolume", response_model=HypervolumeOut,
             summary="Hypervolume history by trial count", responses=_ERRORS)
-def get_hypervolume(request: Request, study_id: str, _: ReadAccess, objectives: ObjectivesQuery = None,
-                    constraint: ConstraintQuery = None) -> Response:
+async def get_hypervolume(request: Request, study_id: str, _: ReadAccess, objectives: ObjectivesQuery = None,
+                          constraint: ConstraintQuery = None) -> Response:
     """Normalized hypervolume (see docs/api.md) of the first *n* trials, for each *n* at which an
     eligible trial finished, over 1 to 3 objectives."""
-    snap = request.app.state.results.snapshot(study_id)
+    snap = await snapshot_of(request.app.state.results, study_id)
     objs = _objectives(snap, objectives, max_count=3)
     cons = _constraints(snap, constraint)
-    result = analysis.hypervolume_history(snap, objs, cons)
+    result = await computed(snap, ("hv-route", tuple(objs), tuple(cons)),
+                            lambda: analysis.hypervolume_history(snap, objs, cons))
     return _json({
         "objectives": [o.to_dict() | {"threshold": o.threshold} for o in objs],
         "constraints": [str(c) for c in cons],
@@ -136,7 +145,7 @@ def get_events(
     study_id: str,
     store: StoreDep,
     _: ReadAccess,
-    since: Annotated[int | None, Query(ge=0, description="Only changes after this event id")] = None,
+    since: Annotated[int | None, Query(ge=0, le=MAX_INT, description="Only changes after this event id")] = None,
     last_event_id: Annotated[str | None, Header(description="Set by reconnecting SSE clients")] = None,
 ) -> StreamingResponse:
     """A `text/event-stream` of the study: every trial write (`trial`), state and count changes
@@ -148,7 +157,7 @@ def get_events(
             cursor = max(cursor, int(last_event_id))
         except ValueError:
             raise invalid("header.Last-Event-ID", last_event_id, "an event id (a non-negative integer)") from None
-        if cursor < 0:
-            raise invalid("header.Last-Event-ID", last_event_id, "an event id (a non-negative integer)")
+        if not 0 <= cursor <= MAX_INT:
+            raise invalid("header.Last-Event-ID", last_event_id, f"an event id (an integer in [0, {MAX_INT}])")
     return StreamingResponse(study_events(store, study_id, since=cursor), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -2,31 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from api import engine
-from api.deps import ReadAccess, SettingsDep, StoreDep, WriteAccess
-from api.errors import invalid
+from api.deps import ReadAccess, StoreDep, WriteAccess
 from api.results_views import study_detail, study_summary
-from api.schemas import Problem, StudyDetail, StudyPage
+from api.snapshot import snapshot_of
+from api.schemas import MAX_INT, MAX_PAGE_SIZE, Problem, StudyDetail, StudyPage
 
 router = APIRouter(tags=["studies"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or unknown bearer token"},
 }
-_STUDY_STATES = ("QUEUED", "RUNNING", "CANCELLING", "COMPLETED", "FAILED", "CANCELLED")
+StudyState = Literal["QUEUED", "RUNNING", "CANCELLING", "COMPLETED", "FAILED", "CANCELLED"]
+
+_SPEC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "StudySpec",
+    "description": "The study spec (docs/study-spec.md). Beyond this outline, values are checked against "
+                   "each other and target paths against the trial config; errors name the field.",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"},
+        "description": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "base": {"type": "object", "description": "The fixed part of every trial config"},
+        "parameters": {"type": "array", "items": {
+            "type": "object", "required": ["name", "target", "type"],
+            "properties": {"name": {"type": "string"}, "target": {"type": "string"},
+                           "type": {"enum": ["float", "int", "discrete", "categorical"]}}}},
+        "objectives": {"type": "array", "items": {"oneOf": [
+            {"type": "string", "description": "metric:min|max[:threshold]"},
+            {"type": "object", "required": ["metric", "goal"],
+             "properties": {"metric": {"type": "string"}, "goal": {"enum": ["minimize", "maximize", "min", "max"]},
+                            "threshold": {"type": "number"}}}]}},
+        "constraints": {"type": "array", "items": {"oneOf": [
+            {"type": "string", "description": "METRIC <= NUMBER or METRIC >= NUMBER"},
+            {"type": "object", "required": ["metric", "op", "bound"]}]}},
+        "searcher": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+        "scheduler": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+        "budget": {"type": "object", "properties": {
+            "max_trials": {"type": "integer", "minimum": 1}, "max_concurrent_trials": {"type": "integer", "minimum": 1},
+            "time_budget_s": {"type": "number", "exclusiveMinimum": 0},
+            "max_failed_trials": {"type": "integer", "minimum": 0}}},
+        "repeats": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "object"}]},
+        "resources": {"type": "object"},
+    },
+}
 
 _SPEC_BODY = {
     "requestBody": {
         "required": True,
         "description": "A study spec, the same schema as `dse run STUDY.yaml` (see docs/study-spec.md).",
         "content": {
-            "application/json": {"schema": {"type": "object", "additionalProperties": True,
-                                            "properties": {"name": {"type": "string"}}}},
-            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {"schema": _SPEC_SCHEMA},
+            "application/yaml": {"schema": {"type": "string", "description": "The spec as YAML text"}},
         },
     }
 }
@@ -73,22 +107,14 @@ async def submit_study(
 def list_studies(
     request: Request,
     store: StoreDep,
-    settings: SettingsDep,
     _: ReadAccess,
-    state: Annotated[list[str] | None, Query(description=f"Keep studies in these states ({', '.join(_STUDY_STATES)})")] = None,
+    state: Annotated[list[StudyState] | None, Query(description="Keep studies in these states")] = None,
     label: Annotated[list[str] | None, Query(description="Keep studies with this label: `key` or `key=value`")] = None,
-    limit: Annotated[int, Query(ge=1, description="Page size")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Studies to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Studies to skip")] = 0,
 ) -> Any:
     """Studies, newest first, one page at a time."""
-    if limit > settings.max_page_size:
-        raise invalid("query.limit", limit, f"an integer in [1, {settings.max_page_size}]")
-    states: list[str] = []
-    for i, s in enumerate(state or ()):
-        s = s.upper()
-        if s not in _STUDY_STATES:
-            raise invalid(f"query.state[{i}]", s, f"one of {', '.join(_STUDY_STATES)}")
-        states.append(s)
+    states = list(state or ())
     labels: dict[str, str | None] = {}
     for item in label or ():
         key, sep, value = item.partition("=")
@@ -102,9 +128,9 @@ def list_studies(
 
 @router.get("/studies/{study_id}", response_model=StudyDetail, summary="Show a study",
             responses={**_ERRORS, 404: {"model": Problem}})
-def get_study(request: Request, study_id: str, _: ReadAccess) -> Any:
+async def get_study(request: Request, study_id: str, _: ReadAccess) -> Any:
     """The study's spec, state, trial counts by state, elapsed time and best trial per objective."""
-    snap = request.app.state.results.snapshot(study_id)
+    snap = await snapshot_of(request.app.state.results, study_id)
     return study_detail(snap.study, snap)
 
 

@@ -6,16 +6,17 @@ import io
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api import engine
-from api.deps import ReadAccess, SettingsDep, StoreDep
+from api.deps import ReadAccess, StoreDep
 from api.errors import invalid
-from api.schemas import Problem, TrialDetail, TrialPage
-from api.snapshot import SORT_FIELDS, trial_json
-from api.store import TRIAL_STATES
+from api.schemas import MAX_INT, MAX_PAGE_SIZE, Problem, TrialDetail, TrialPage
+from api.snapshot import SORT_FIELDS, snapshot_of, trial_json
 
 router = APIRouter(tags=["trials"])
+
+TrialState = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED", "PRUNED", "CANCELLED"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or unknown bearer token"},
@@ -26,33 +27,26 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("/studies/{study_id}/trials", response_model=TrialPage, summary="List a study's trials",
             responses=_ERRORS)
-def list_trials(
+async def list_trials(
     request: Request,
     study_id: str,
-    settings: SettingsDep,
     _: ReadAccess,
-    state: Annotated[list[str] | None, Query(description=f"Keep trials in these states ({', '.join(TRIAL_STATES)})")] = None,
+    state: Annotated[list[TrialState] | None, Query(description="Keep trials in these states")] = None,
     sort: Annotated[str, Query(description="`number`, `started_at`, `finished_at`, `duration_s`, or any "
                                            "metric name (trials without it come last)")] = "number",
     order: Annotated[Literal["asc", "desc"], Query(description="Sort direction")] = "asc",
-    limit: Annotated[int, Query(ge=1, description="Page size")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Trials to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Trials to skip")] = 0,
 ) -> Response:
     """One page of the study's trials, filtered by state and sorted by a field or metric."""
-    if limit > settings.max_page_size:
-        raise invalid("query.limit", limit, f"an integer in [1, {settings.max_page_size}]")
-    states = []
-    for i, s in enumerate(state or ()):
-        if s.upper() not in TRIAL_STATES:
-            raise invalid(f"query.state[{i}]", s, f"one of {', '.join(TRIAL_STATES)}")
-        states.append(s.upper())
-    snap = request.app.state.results.snapshot(study_id)
+    states = list(state or ())
+    snap = await snapshot_of(request.app.state.results, study_id)
     if sort not in SORT_FIELDS and sort not in snap.metric_names:
         raise invalid("query.sort", sort, "one of " + ", ".join([*SORT_FIELDS, *snap.metric_names]))
     positions = snap.order(sort, order == "desc", tuple(sorted(set(states))))
     total = int(len(positions))
     page = positions[offset: offset + limit]
-    items = b",".join(snap.encoded(int(snap.numbers[p])) for p in page)
+    items = b",".join(snap.encoded(n) for n in snap.numbers[page].tolist())
     head = {"total": total, "limit": limit, "offset": offset,
             "next_offset": offset + limit if offset + limit < total else None, "sort": sort, "order": order}
     body = b'{"items":[' + items + b"]," + json.dumps(head, separators=(",", ":")).encode()[1:]
@@ -61,7 +55,8 @@ def list_trials(
 
 @router.get("/studies/{study_id}/trials/{number}", response_model=TrialDetail, summary="Show a trial",
             responses=_ERRORS)
-def get_trial(study_id: str, number: int, store: StoreDep, _: ReadAccess) -> Any:
+def get_trial(study_id: str, number: Annotated[int, Path(ge=0, le=MAX_INT, description="Trial number")],
+              store: StoreDep, _: ReadAccess) -> Any:
     """One trial with its per-repeat metrics and per-epoch measurements."""
     return trial_json(store.get_trial(study_id, number), detail=True)
 

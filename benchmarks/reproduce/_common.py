@@ -26,6 +26,15 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the arguments and set torch's threads (one per process is fastest on a busy machine)."""
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    return args
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 

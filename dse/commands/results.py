@@ -104,10 +104,12 @@ def _value_with_std(record: Any, metric: str) -> str:
 
 def summary_line(spec: Any, records: Sequence[Any]) -> str:
     """``study quickstart: 24 trials (22 completed, 2 failed)``."""
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r.state.value.lower()] = counts.get(r.state.value.lower(), 0) + 1
-    detail = ", ".join(f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    from dse.results import TrialState
+
+    order = [TrialState.COMPLETED, TrialState.FAILED, TrialState.PRUNED, TrialState.CANCELLED,
+             TrialState.RUNNING, TrialState.PENDING]
+    counts = {state: sum(1 for r in records if r.state is state) for state in order}
+    detail = ", ".join(f"{n} {state.value.lower()}" for state, n in counts.items() if n)
     return f"study {spec.name}: {len(records)} trials" + (f" ({detail})" if detail else "")
 
 

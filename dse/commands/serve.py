@@ -7,6 +7,7 @@ Every setting of :class:`api.settings.Settings` is read from ``DSE_<NAME>`` (e.g
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=None, help="TCP port (DSE_PORT, default 8000)")
     p.add_argument("--database-url", default=None,
                    help="SQLAlchemy URL of the store (DSE_DATABASE_URL, default sqlite:///dse-service.db)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="web server processes (DSE_WORKERS, default 1)")
     p.add_argument("--max-running-studies", type=int, default=None,
                    help="studies executed at once (DSE_MAX_RUNNING_STUDIES, default 1)")
     p.add_argument("--no-run-studies", action="store_true",
@@ -40,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
 
     overrides = {
         "host": args.host, "port": args.port, "database_url": args.database_url,
-        "max_running_studies": args.max_running_studies, "log_level": args.log_level,
+        "max_running_studies": args.max_running_studies, "log_level": args.log_level, "workers": args.workers,
     }
     if args.no_run_studies:
         overrides["run_studies"] = False
@@ -53,7 +56,14 @@ def _run(args: argparse.Namespace) -> int:
             lines.append(f"{field}: {err.get('msg')} (got {err.get('input')!r})")
         raise ValueError("invalid service settings (DSE_* environment or flags):\n  " + "\n  ".join(lines)) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                proxy_headers=True, timeout_graceful_shutdown=15)
+    common = {"host": settings.host, "port": settings.port, "log_level": settings.log_level, "proxy_headers": True,
+              "timeout_graceful_shutdown": 15, "access_log": settings.access_log}
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return 0
+    # Worker processes build the app from the environment: hand the flags down through it.
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"DSE_{name.upper()}"] = str(value)
+    uvicorn.run("api.app:create_app", factory=True, workers=settings.workers, **common)
     return 0

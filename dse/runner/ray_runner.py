@@ -88,6 +88,9 @@ class RayTuneRunner:
         preload_datasets: load the base config's dataset once in the driver and share it with
             the workers through the Ray object store.
         tick_s: how often listeners get a ``tick`` event while trials run.
+        reuse_actors: run trial after trial in the same worker process (the default);
+            ``False`` is Ray Tune's own default, a new actor per trial, kept for comparison
+            (``benchmarks/dse_overhead.py``).
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class RayTuneRunner:
         num_cpus: int | None = None,
         preload_datasets: bool = True,
         tick_s: float = 1.0,
+        reuse_actors: bool = True,
     ) -> None:
         self.spec = spec
         self.sink = sink
@@ -113,6 +117,7 @@ class RayTuneRunner:
         self.num_cpus = num_cpus
         self.preload_datasets = preload_datasets
         self.tick_s = tick_s
+        self.reuse_actors = reuse_actors
         if searcher is None:
             from dse.searchers import make_searcher
 
@@ -196,27 +201,25 @@ class RayTuneRunner:
                                               f"accepted: at most {most:g}")
 
     def _datasets(self) -> dict[str, Any]:
-        """Load the base dataset once and put it in the object store (key -> ObjectRef)."""
+        """Load the base configuration's dataset once and put it in the object store.
+
+        Returns ``{dataset key: ObjectRef}``; empty when preloading is off or the driver cannot
+        load the data (then each worker loads it, and a missing file fails the trials with the
+        loader's message).
+        """
         if not self.preload_datasets:
             return {}
         import ray
 
-        from dse.trial.config import validate_trial_config
-
+        config = self.spec.trial_config(self.spec.default_params())
         try:
-            base = validate_trial_config(self.spec.trial_config(self.spec.default_params()))
-        except (SpecError, ValueError):
-            return {}
-        section = base.get("dataset") or {}
-        key = dataset_key(base)
-        try:
-            from dse.trial.data import load_dataset
+            from dse.trial.run import dataset_for
 
-            arrays = load_dataset(section.get("name", "digits"), section.get("data_dir"))
+            arrays = dataset_for(config)
         except Exception as exc:  # noqa: BLE001 - trials load (and report) it themselves
-            log.warning("dataset %s not preloaded (%s); each worker loads it", key, exc)
+            log.warning("dataset %s not preloaded (%s); each worker loads it", dataset_key(config), exc)
             return {}
-        return {key: ray.put(arrays)}
+        return {dataset_key(config): ray.put(arrays)}
 
     def _scheduler(self) -> tuple[Any, str | None]:
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -262,7 +265,7 @@ class RayTuneRunner:
                 num_samples=-1,  # the searcher says when it is done
                 max_concurrent_trials=concurrent,
                 time_budget_s=budget.time_budget_s,
-                reuse_actors=True,
+                reuse_actors=self.reuse_actors,
                 trial_name_creator=_trial_name,
                 trial_dirname_creator=_trial_name,
             ),

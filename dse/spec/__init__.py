@@ -18,22 +18,9 @@ from typing import Any
 
 from dse.errors import NotFoundError, SpecError
 from dse.spec.parameters import PARAM_TYPES, ConditionSpec, ParameterSpec
-from dse.spec.parts import (
-    GOALS,
-    SCHEDULERS,
-    SEARCHERS,
-    BudgetSpec,
-    ConstraintSpec,
-    CoordinateOptions,
-    GPOptions,
-    NSGA2Options,
-    ObjectiveSpec,
-    RepeatsSpec,
-    ResourcesSpec,
-    SchedulerSpec,
-    SearcherSpec,
-    TPEOptions,
-)
+from dse.spec.objectives import GOALS, ConstraintSpec, ObjectiveSpec
+from dse.spec.parts import SCHEDULERS, BudgetSpec, RepeatsSpec, ResourcesSpec, SchedulerSpec
+from dse.spec.searcher import SEARCHERS, CoordinateOptions, GPOptions, NSGA2Options, SearcherSpec, TPEOptions
 from dse.spec.study import StudySpec, coordinate_steps
 
 __all__ = [
@@ -50,8 +37,9 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any] | StudySpec, *,
               validate_targets: bool = True) -> StudySpec:
     """Parse and validate a study spec.
 
-    ``source`` is a :class:`StudySpec` (returned as is), a mapping, a path (``Path``, or a string
-    ending in ``.yaml`` / ``.yml`` / ``.json`` without a line break), or YAML / JSON text.
+    ``source`` is a :class:`StudySpec` (returned as is), a mapping, a path (``Path``, or a
+    one-line string naming an existing file or ending in ``.yaml`` / ``.yml`` / ``.json``), or
+    YAML / JSON text.
     ``validate_targets=False`` skips probing parameter targets against the trial config (for
     reading stored specs quickly); every other check always runs.
     """
@@ -59,8 +47,8 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any] | StudySpec, *,
         return source
     if isinstance(source, Mapping):
         return StudySpec.from_dict(source, validate_targets=validate_targets)
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
-                                           and source.strip().endswith(_SPEC_SUFFIXES)):
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source and (
+            source.strip().endswith(_SPEC_SUFFIXES) or _is_file(source))):
         path = Path(source)
         if not path.is_file():
             raise NotFoundError(f"{path}: study file not found")
@@ -68,6 +56,14 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any] | StudySpec, *,
     if isinstance(source, str):
         return StudySpec.from_dict(parse_text(source), validate_targets=validate_targets)
     raise SpecError("", f"got a {type(source).__name__}; accepted: a path, YAML / JSON text, a mapping or a StudySpec")
+
+
+def _is_file(text: str) -> bool:
+    """True when ``text`` names an existing file (False for text too long to be a path)."""
+    try:
+        return Path(text).is_file()
+    except OSError:
+        return False
 
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string; YAML 1.2 and JSON read it as a number, as users expect.
@@ -102,5 +98,6 @@ def parse_text(text: str, origin: str = "") -> Any:
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError("", f"{where}invalid YAML{line}: {problem}") from None
     if not isinstance(data, Mapping):
-        raise SpecError("", f"{where}a study spec must be a mapping of fields; got {type(data).__name__}")
+        raise SpecError("", f"{where}a study spec must be a mapping of fields; got {type(data).__name__} "
+                            "(a path must name an existing file or end in .yaml, .yml or .json)")
     return data

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from dse.errors import SpecError
 from dse.spec._parse import canonical, describe, join
-from dse.spec.parts import CoordinateOptions
+from dse.spec.searcher import CoordinateOptions
 
 if TYPE_CHECKING:
     from dse.spec.study import StudySpec

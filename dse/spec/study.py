@@ -13,20 +13,11 @@ from typing import Any
 from dse.errors import SpecError
 from dse.spec._parse import Fields, as_list, canonical, check_json, describe, join, thaw
 from dse.spec.parameters import ParameterSpec
-from dse.spec.parts import (
-    BudgetSpec,
-    ConstraintSpec,
-    CoordinateOptions,
-    ObjectiveSpec,
-    RepeatsSpec,
-    ResourcesSpec,
-    SchedulerSpec,
-    SearcherSpec,
-)
+from dse.spec.objectives import ConstraintSpec, ObjectiveSpec
+from dse.spec.parts import BudgetSpec, RepeatsSpec, ResourcesSpec, SchedulerSpec
+from dse.spec.searcher import CoordinateOptions, SearcherSpec
 
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
-FINITE_SEARCHERS = ("grid", "coordinate")
-"""Searchers that list configurations and so need finite parameters (and stop by themselves)."""
 _TOP_KEYS = ("name", "description", "labels", "base", "parameters", "objectives", "constraints",
              "searcher", "scheduler", "budget", "repeats", "resources")
 

@@ -44,6 +44,12 @@ def is_deterministic(model: nn.Module) -> bool:
     return all(layer.array.rpu.is_ideal for _, layer in analog_layers(model))
 
 
+def drifts(model: nn.Module) -> bool:
+    """Whether any analog layer's weights change after programming (drift or read noise)."""
+    return any(layer.array.rpu.noise.drift.model != "none" or layer.array.rpu.noise.read_noise.model != "none"
+               for _, layer in analog_layers(model))
+
+
 def optimizer(model: nn.Module, params: Iterable[Any], *, lr: float, momentum: float,
               weight_decay: float) -> torch.optim.Optimizer:
     """``AnalogSGD`` over ``params`` (pulsed tiles among them get device updates)."""
@@ -69,7 +75,9 @@ class Chip:
     """A programmed model: drift it to a time after programming (see :func:`programmed`)."""
 
     model: nn.Module
+    """The programmed model."""
     seed: int
+    """Seed of this realization (drift read noise and compensation readouts)."""
 
     def drift_to(self, t_seconds: float, *, compensate: bool) -> None:
         """Weights (and read noise) ``t_seconds`` after programming, with or without global drift

@@ -77,7 +77,8 @@ def prepare(trial: TrialConfig, dataset: Any = None, report: Report | None = Non
 
 
 class TrialRun:
-    """The state of one trial while it runs (split, model, optimizer, timings)."""
+    """The state of one trial while it runs: split tensors (``train``, ``val``, ``test``), the
+    analog ``model``, the batch-order ``generator``, epoch count and timings."""
 
     def __init__(self, trial: TrialConfig, dataset: Any, report: Report | None) -> None:
         import torch
@@ -115,6 +116,7 @@ class TrialRun:
         self.generator = torch.Generator().manual_seed(_seed(trial.seed, 3))
         self.epoch = 0
         self.epoch_times: list[float] = []
+        self.last_train_loss = float("nan")
 
     # -- phases ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -123,9 +125,9 @@ class TrialRun:
 
         t = self.trial
         metrics: dict[str, Any] = {}
-        self._train(self.model.parameters(), t.training.lr, t.training.schedule, t.training.epochs)
+        self.fit()
         if isinstance(t.algorithm, DetectorRetrainAlgorithm):
-            metrics.update(self._retrain_detector(t.algorithm))
+            metrics.update(self.retrain_detector(t.algorithm))
         train_time = sum(self.epoch_times)
         eval_start = time.perf_counter()
         bs = t.evaluation.batch_size
@@ -144,8 +146,15 @@ class TrialRun:
         })
         return metrics
 
-    def _train(self, params: Any, lr: float, schedule_cfg: Any, epochs: int,
-               frozen: list[Any] | None = None) -> None:
+    def fit(self) -> None:
+        """Train every parameter as the training section says (epochs, lr, schedule)."""
+        tr = self.trial.training
+        self.train_epochs(self.model.parameters(), tr.lr, tr.schedule, tr.epochs)
+
+    def train_epochs(self, params: Any, lr: float, schedule_cfg: Any, epochs: int,
+                     frozen: list[Any] | None = None) -> None:
+        """Train ``params`` for ``epochs`` with a schedule (peak / base ``lr``), reporting each
+        epoch; ``frozen`` modules stay in eval mode."""
         from dse.trial import analog
         from dse.trial.schedules import build_schedule
         from dse.trial.training import Trainer, evaluate, ha_sgd_step
@@ -171,9 +180,10 @@ class TrialRun:
                     "epoch_time_s": stats.time_s, "elapsed_s": time.perf_counter() - self.started,
                 })
 
-    def _retrain_detector(self, algo: DetectorRetrainAlgorithm) -> dict[str, float]:
+    def retrain_detector(self, algo: DetectorRetrainAlgorithm, *, seed: int | None = None) -> dict[str, float]:
         """Paper 004: program the feature extractor with relative noise alpha, freeze it, retrain
-        the last ``retrain_layers`` layers (constant learning rate)."""
+        the last ``retrain_layers`` layers (constant learning rate). ``seed`` picks the
+        programming realization (default: derived from the trial's seed)."""
         import torch
 
         from dse.trial import analog
@@ -184,14 +194,15 @@ class TrialRun:
         bs = self.trial.evaluation.batch_size
         out = {"pretrained_test_accuracy": evaluate(self.model, self.test, bs)[0]}
         extractor = self.names[: len(self.names) - algo.retrain_layers]
-        analog.program_and_freeze(self.model, extractor, alpha=algo.alpha, seed=_seed(self.trial.seed, 6))
+        analog.program_and_freeze(self.model, extractor, alpha=algo.alpha,
+                                  seed=_seed(self.trial.seed, 6) if seed is None else seed)
         out["programmed_test_accuracy"] = evaluate(self.model, self.test, bs)[0]
         detector = layer_modules(self.model, self.names[len(extractor):])
         params = [p for m in detector.values() for p in m.parameters() if p.requires_grad]
         inside = {id(m) for d in detector.values() for m in d.modules()}
         frozen = [m for m in self.model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
                   and id(m) not in inside]  # the extractor's batch norms keep their statistics
-        self._train(params, algo.retrain_lr or self.trial.training.lr, ConstantSchedule(), algo.retrain_epochs,
+        self.train_epochs(params, algo.retrain_lr or self.trial.training.lr, ConstantSchedule(), algo.retrain_epochs,
                     frozen=frozen)
         return out
 

@@ -65,13 +65,20 @@ class Trainer:
     """
 
     model: nn.Module
+    """The network being trained."""
     optimizer: torch.optim.Optimizer
+    """``AnalogSGD`` over the parameters being trained."""
     training: TrainingConfig
+    """Loss and batch size."""
     schedule: Schedule
+    """Learning rate and momentum per step."""
     train: Batches
+    """The training split."""
     generator: torch.Generator
+    """Shuffles the mini-batches (seeded by the trial)."""
     step_fn: Callable[[Trainer, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] = field(
         default=None)  # type: ignore[assignment]
+    """One optimizer step on a mini-batch; returns (loss, outputs). Default :func:`plain_step`."""
     frozen: list[nn.Module] = field(default_factory=list)
     """Modules kept in eval mode while training (a frozen feature extractor's batch norms)."""
 

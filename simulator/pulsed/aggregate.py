@@ -2,25 +2,26 @@
 
 In the exact update, device ``(i, j)`` receives in sample ``b`` a number of coincidences that is
 binomial with ``BL_b`` trials and probability ``p_b = p_x[b, j] p_d[b, i]`` (the bits of different
-slots are independent), in the direction ``-sign(x_bj d_bi)``. Over the mini-batch the down and
-up counts are therefore sums of independent binomials with
+slots are independent), down if ``x_bj d_bi > 0`` and up otherwise. Over the mini-batch the counts
+are sums of independent binomials; three matrix products of the probabilities (the batch is the
+inner dimension, as in the gradient ``d^T x``) give what the response needs:
 
-``E[n_dir] = sum_{b in dir} BL_b p_b`` and ``Var[n_dir] = E[n_dir] - q_dir``,
-``q_dir = sum_{b in dir} BL_b p_b**2``.
+``t = sum_b BL_b p_b`` (``= E[n_down + n_up]``), ``m = sum_b BL_b sign(x_bj d_bi) p_b``
+(``= E[n_down - n_up]``), ``q = sum_b BL_b p_b**2`` and ``r = sum_b BL_b sign(x_bj d_bi) p_b**2``,
+so that ``Var[n_dir] = n_dir - q_dir`` with ``q_down = (q + r) / 2``, ``q_up = (q - r) / 2``.
+The fourth product (``r``) is needed only where up and down steps differ: for symmetric constant
+steps it is skipped and ``q`` is split in proportion to the mean counts (``q_dir = q n_dir / t``),
+which is exact when all of a device's pulses go one way or its per-sample probabilities are equal,
+and otherwise misweights only the difference of the squared up and down steps (a relative error
+below ``2 up_down_dtod`` of the ``q`` part of the variance). No random number is drawn here.
 
-These four moments are matrix products of the probabilities (the batch is the inner dimension):
-two products of the gradient's size when all inputs are >= 0 (ReLU networks, images: the
-direction is then the sign of ``d``), four otherwise (signed and absolute products). No random
-number is drawn here.
-
-The approximation of the aggregate mode: the device response (see
-:mod:`simulator.pulsed.response`) is applied to these *means*, and the counts' fluctuation enters
-as Gaussian noise with exactly the binomial variance, drawn together with the cycle-to-cycle
-noise as one normal per device. So per device the mean and the variance of the weight change
-match the exact mode; what is not reproduced is (a) the discreteness of the counts (a device
-gets ``sqrt(v) xi`` instead of 0, 1, 2, ... pulses), and (b) the correlation between devices
-that share a row or a column bit in the same slot (the exact mode's coincidences of one input
-bit with many error bits); both average out over mini-batches, as the training results show.
+The approximation of the aggregate mode: the device response is applied to the *mean* counts,
+and their fluctuation enters as Gaussian noise with the binomial variance above, drawn together
+with the cycle-to-cycle noise as one normal per device. So per device the mean and the variance
+of the weight change match the exact mode; what is not reproduced is (a) the discreteness of the
+counts (a device gets ``sqrt(v) xi`` instead of 0, 1, 2, ... pulses) and (b) the correlation
+between devices that share an input or an error bit in the same slot. Over the many mini-batches
+of training both average out (central limit).
 """
 
 from __future__ import annotations
@@ -29,30 +30,35 @@ import torch
 
 from simulator.pulsed.management import Probabilities
 
-__all__ = ["aggregate_moments"]
+__all__ = ["Moments", "aggregate_moments"]
+
+Moments = tuple[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
+"""``(t, m, q, r)``, each ``(out, in)`` (``r`` may be None): see the module doc."""
 
 
-def aggregate_moments(probs: Probabilities) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean counts ``n`` and squared-probability sums ``q``, each ``(2 out, in)``: down rows, then up rows."""
-    bl = probs.bl.unsqueeze(1)
+def aggregate_moments(probs: Probabilities, signed_q: bool = True) -> Moments:
+    """The count moments ``(t, m, q, r)`` of a mini-batch (consumes ``probs``; ``r`` if ``signed_q``)."""
+    bl = probs.bl.unsqueeze(0)
+    d_t = probs.d_scaled.t()  # (out, N): the left factors are built contiguous, (out, N)
+    out = d_t.shape[0]
+    p_d_bl = d_t.abs().clamp_(max=1.0).mul_(bl)
+    s_d = torch.sign(d_t)
     if probs.nonneg_x:
-        # x >= 0: down pulses where d > 0, up pulses where d < 0; both directions as rows.
+        # sign(x d) = sign(d): signed and unsigned left factors share the right factor
         p_x = probs.x_scaled.clamp_(max=1.0)
-        d = probs.d_scaled
-        p_d = torch.cat([d, d.neg()], dim=1).clamp_(min=0.0, max=1.0)
-        p_d_bl = p_d * bl
-        n = torch.mm(p_d_bl.t(), p_x)
-        q = torch.mm(p_d_bl.mul_(p_d).t(), p_x.mul_(p_x))
-        return n, q
-    p_x, p_d = probs.p_x(), probs.p_d()
-    s_x, s_d = torch.sign(probs.x_scaled), torch.sign(probs.d_scaled)
-    p_d_bl = p_d * bl
-    p_d2_bl = p_d_bl * p_d
-    p_x2 = p_x * p_x
-    total = torch.mm(p_d_bl.t(), p_x)
-    net = torch.mm((p_d_bl * s_d).t(), p_x * s_x)  # E[n_down - n_up]
-    q_total = torch.mm(p_d2_bl.t(), p_x2)
-    q_net = torch.mm((p_d2_bl * s_d).t(), p_x2 * s_x)
-    n = torch.cat([total + net, total - net]).mul_(0.5)
-    q = torch.cat([q_total + q_net, q_total - q_net]).mul_(0.5)
-    return n, q
+        tm = torch.mm(torch.cat([p_d_bl, p_d_bl * s_d]), p_x)
+        p_d2_bl = p_d_bl.mul_(p_d_bl).div_(bl)
+        p_x2 = p_x.mul_(p_x)
+        if signed_q:
+            qr = torch.mm(torch.cat([p_d2_bl, p_d2_bl * s_d]), p_x2)
+            return tm[:out], tm[out:], qr[:out], qr[out:]
+        return tm[:out], tm[out:], torch.mm(p_d2_bl, p_x2), None
+    p_x = probs.x_scaled.abs().clamp_(max=1.0)
+    s_x = torch.sign(probs.x_scaled)
+    t = torch.mm(p_d_bl, p_x)
+    m = torch.mm(p_d_bl * s_d, p_x * s_x)
+    p_d2_bl = p_d_bl.mul_(p_d_bl).div_(bl)
+    p_x2 = p_x.mul_(p_x)
+    q = torch.mm(p_d2_bl, p_x2)
+    r = torch.mm(p_d2_bl.mul_(s_d), p_x2.mul_(s_x)) if signed_q else None
+    return t, m, q, r

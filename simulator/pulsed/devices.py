@@ -37,7 +37,8 @@ from simulator.configs.devices import (
     SoftBoundsDevice,
 )
 from simulator.errors import ConfigError
-from simulator.pulsed.response import respond_
+from simulator.pulsed.aggregate import Moments
+from simulator.pulsed.response import respond_counts_, respond_moments_
 from simulator.rng import RandomSource
 
 State = dict[str, torch.Tensor]
@@ -131,17 +132,17 @@ class DeviceModel:
         return self.clip_(w, state)
 
     # -- the response to counts -----------------------------------------------------------------
-    def respond_(
-        self, w: torch.Tensor, state: State, n: torch.Tensor, xi: torch.Tensor, q: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def respond_(self, w: torch.Tensor, state: State, n: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         """Apply counted pulses per device in closed form, then clip; in place.
 
-        ``n`` is ``(2 out, in)``: the down counts, then the up counts. ``xi`` is one standard normal
-        per device. ``q`` (aggregate mode, same layout, consumed) is ``sum_b BL_b p_b**2`` per
-        direction: the counts are then random with means ``n`` and binomial variances ``n - q``;
-        ``None`` means the counts are exact. See :mod:`simulator.pulsed.response`.
+        ``n`` is ``(2 out, in)``: the down counts, then the up counts; ``xi`` is one standard
+        normal per device. See :mod:`simulator.pulsed.response`.
         """
-        return respond_(self, w, state, n, xi, q)
+        return respond_counts_(self, w, state, n, xi)
+
+    def respond_moments_(self, w: torch.Tensor, state: State, moments: Moments, xi: torch.Tensor) -> torch.Tensor:
+        """Apply a mini-batch's aggregate count moments ``(t, m, q)`` (consumed), then clip; in place."""
+        return respond_moments_(self, w, state, moments, xi)
 
     @staticmethod
     def clip_(w: torch.Tensor, state: State) -> torch.Tensor:

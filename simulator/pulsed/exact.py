@@ -40,9 +40,11 @@ def exact_counts(probs: Probabilities, rng: RandomSource) -> torch.Tensor:
     d = probs.d_scaled
     out_size, in_size = d.shape[1], probs.x_scaled.shape[1]
     p_x, p_d = probs.p_x(), probs.p_d()
-    counts = torch.zeros((2 * out_size, in_size), dtype=d.dtype, device=d.device)
     samples = slot_samples(probs.bl)
     total = samples.numel()
+    counts = torch.empty((2 * out_size, in_size), dtype=d.dtype, device=d.device)
+    if total == 0:
+        return counts.zero_()
     for start in range(0, total, MAX_SLOTS):
         idx = samples[start : start + MAX_SLOTS]
         k = idx.numel()
@@ -63,8 +65,13 @@ def exact_counts(probs: Probabilities, rng: RandomSource) -> torch.Tensor:
             x_neg = (x_bits & (x_sel < 0)).to(d.dtype)
             c = torch.mm(torch.cat([enc_pos, enc_neg]).t(), torch.cat([x_pos, x_neg]))
         down = torch.fmod(c, base)
-        counts[:out_size].add_(down)
-        counts[out_size:].add_(c.sub_(down).div_(base))
+        up_counts = c.sub_(down).div_(base)
+        if start == 0:
+            counts[:out_size] = down
+            counts[out_size:] = up_counts
+        else:
+            counts[:out_size].add_(down)
+            counts[out_size:].add_(up_counts)
     return counts
 
 

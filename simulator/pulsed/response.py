@@ -1,9 +1,9 @@
 """The device response to a mini-batch of pulses, in closed form.
 
 Both pulsed modes end with, per device, ``n_up`` up pulses and ``n_down`` down pulses for the
-mini-batch (exact integer counts in exact mode; their means in aggregate mode, together with
-``q_dir = sum_b BL_b p_b**2`` over the samples of each direction, so that the count variance is
-``n_dir - q_dir``). The pulses are applied together:
+mini-batch: exact integer counts in exact mode; in aggregate mode their means, with their binomial
+variances ``Var[n_dir]`` (see :mod:`simulator.pulsed.aggregate`). The pulses are applied
+together:
 
 ``w <- clip(w + mu + sqrt(v) xi, w_min, w_max)`` with one standard normal ``xi`` per device,
 
@@ -16,7 +16,7 @@ mini-batch (exact integer counts in exact mode; their means in aggregate mode, t
     is the relative change of the step per pulse (``dw_min / range``): below 5e-4 for 31 pulses
     of dw_min = 0.001 on a 1.2-wide range (measured against pulse-by-pulse application in
     ``tests/simulator/test_devices.py``);
-``v = sum_dir n_dir c_dir**2 + [aggregate] sum_dir S_dir(w*)**2 (n_dir - q_dir)``
+``v = sum_dir n_dir c_dir**2 + [aggregate] sum_dir Var[n_dir] S_dir(w*)**2``
     the cycle-to-cycle noise of ``n_dir`` pulses (``c_dir`` is the per-pulse noise factor, e.g.
     ``dw_min_std S``) plus, in aggregate mode, the binomial variance of the counts.
 
@@ -38,30 +38,63 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
+    from simulator.pulsed.aggregate import Moments
     from simulator.pulsed.devices import DeviceModel, State
 
-__all__ = ["respond_"]
+__all__ = ["respond_counts_", "respond_moments_"]
 
-_TINY = 1e-37
-"""Floor of a variance before its square root (``v * rsqrt(v)`` is faster than ``sqrt`` on CPU)."""
+_TINY = 1e-30
+"""Stands in for a zero total count in ``q / t`` (where ``q = 0`` too)."""
 
 
-def respond_(
-    model: DeviceModel,
-    w: torch.Tensor,
-    state: State,
-    n: torch.Tensor,
-    xi: torch.Tensor,
-    q: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Apply the counted pulses to ``w`` in place (see the module doc).
-
-    ``n`` and ``q`` are ``(2 out, in)``: the down rows, then the up rows; ``q`` is consumed.
-    """
+def respond_counts_(model: DeviceModel, w: torch.Tensor, state: State, n: torch.Tensor,
+                    xi: torch.Tensor) -> torch.Tensor:
+    """Apply exact counts ``n`` ``(2 out, in)`` (down rows, then up rows) to ``w`` in place."""
     out = w.shape[0]
-    if not model.nonlinear:
-        return _respond_constant_(model, w, state, n, xi, q)
-    n_down, n_up = n[:out], n[out:]
+    if model.nonlinear:
+        return _respond_(model, w, state, n[:out], n[out:], xi, None)
+    std = model.dw_min_std
+    w.addcmul_(n[:out], state["scale_down"], value=-1.0).addcmul_(n[out:], state["scale_up"])
+    if std > 0.0:
+        sq = _constant_step_terms(state, std)
+        var = torch.mul(n[:out], sq["sq_down"]).addcmul_(n[out:], sq["sq_up"])
+        w.addcmul_(var.sqrt_(), xi, value=std)
+    return model.clip_(w, state)
+
+
+def respond_moments_(model: DeviceModel, w: torch.Tensor, state: State, moments: Moments,
+                     xi: torch.Tensor) -> torch.Tensor:
+    """Apply the aggregate counts ``(t, m, q, r)`` to ``w`` in place (consumes the moments)."""
+    t, m, q, r = moments
+    if model.nonlinear:
+        n_down = torch.add(t, m).mul_(0.5)
+        n_up = torch.sub(t, m).mul_(0.5)
+        if r is None:  # q split in proportion to the counts
+            keep = torch.div(q, t.clamp_(min=_TINY)).neg_().add_(1.0)  # 1 - q / t
+            var_down, var_up = n_down * keep, n_up.mul(keep)
+        else:
+            var_down = torch.sub(n_down, q.add(r).mul_(0.5))
+            var_up = torch.sub(n_up, q.sub_(r).mul_(0.5))
+        return _respond_(model, w, state, n_down, n_up, xi, (var_down, var_up))
+    # Constant steps: the mean change is s_up n_up - s_down n_down = delta t - mean_step m; with
+    # c = 1 + std^2 the variance is sum_dir sq_dir (c n_dir - q_dir)
+    # = mean_sq (c t - q) - delta_sq (c m - r), or (mean_sq t - delta_sq m)(c - q / t) without r.
+    terms = _constant_step_terms(state, model.dw_min_std)
+    c = 1.0 + model.dw_min_std**2
+    w.addcmul_(t, terms["delta"]).addcmul_(m, terms["mean_step"], value=-1.0)
+    if r is None:
+        var = torch.mul(t, terms["mean_sq"]).addcmul_(m, terms["delta_sq"], value=-1.0)
+        var.mul_(torch.addcdiv(terms["one_plus_std2"], q, t.clamp_(min=_TINY), value=-1.0))
+    else:
+        var = torch.mul(r.sub_(m, alpha=c), terms["delta_sq"]).addcmul_(q.sub_(t, alpha=c), terms["mean_sq"],
+                                                                         value=-1.0)
+    w.addcmul_(var.clamp_(min=0.0).sqrt_(), xi)
+    return model.clip_(w, state)
+
+
+def _respond_(model: DeviceModel, w: torch.Tensor, state: State, n_down: torch.Tensor, n_up: torch.Tensor,
+              xi: torch.Tensor, count_var: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """Steps that depend on ``w``: midpoint evaluation; ``count_var`` = variances of the counts."""
     up0, down0 = model.steps(w, state)
     # the pulses are evaluated at w_0 .. w_{n-1}: their mean position is (n - 1) / (2 n) of the way
     n_tot = n_up + n_down
@@ -71,45 +104,23 @@ def respond_(
     c_up = model.pulse_noise_std(w_mid, up, state, True)
     c_down = model.pulse_noise_std(w_mid, down, state, False)
     var = (c_up * c_up).mul_(n_up).addcmul_(c_down * c_down, n_down)
-    if q is not None:
-        var.addcmul_(up * up, n_up - q[out:]).addcmul_(down * down, n_down - q[:out])
+    if count_var is not None:
+        var.addcmul_(up * up, count_var[1]).addcmul_(down * down, count_var[0])
     w.addcmul_(up, n_up).addcmul_(down, n_down, value=-1.0)
-    w.addcmul_(_sqrt_(var), xi)
+    w.addcmul_(var.clamp_(min=0.0).sqrt_(), xi)
     return model.clip_(w, state)
 
 
-def _respond_constant_(
-    model: DeviceModel, w: torch.Tensor, state: State, n: torch.Tensor, xi: torch.Tensor, q: torch.Tensor | None
-) -> torch.Tensor:
-    # Constant steps s: the pulse noise factor is std * s, so the variance is
-    # sum_dir s_dir**2 ((1 + std**2) n_dir - q_dir) (aggregate) or std**2 sum_dir s_dir**2 n_dir (exact).
-    out = w.shape[0]
-    sq = _stacked_squares(state)
-    std = model.dw_min_std
-    w.addcmul_(n[:out], state["scale_down"], value=-1.0).addcmul_(n[out:], state["scale_up"])
-    if q is not None:
-        terms = q.sub_(n, alpha=1.0 + std * std).mul_(sq).neg_()
-        scale = 1.0
-    elif std > 0.0:
-        terms = n * sq
-        scale = std
-    else:
-        return model.clip_(w, state)
-    var = torch.add(terms[:out], terms[out:])
-    w.addcmul_(_sqrt_(var), xi, value=scale)
-    return model.clip_(w, state)
-
-
-def _sqrt_(v: torch.Tensor) -> torch.Tensor:
-    """Square root of ``max(v, 0)`` (to within ``sqrt(1e-37)``), reusing ``v``."""
-    v.clamp_(min=_TINY)
-    return v.mul_(torch.rsqrt(v))
-
-
-def _stacked_squares(state: State) -> torch.Tensor:
-    """``(2 out, in)``: squared down steps, then squared up steps (cached in the state)."""
-    cached = state.get("_sq")
-    if cached is None:
-        cached = torch.cat([state["scale_down"] * state["scale_down"], state["scale_up"] * state["scale_up"]])
-        state["_sq"] = cached
-    return cached
+def _constant_step_terms(state: State, std: float) -> State:
+    """Per-device combinations of the constant steps (cached in the state under ``_`` keys)."""
+    if "_delta" not in state:
+        state["_one_plus_std2"] = torch.tensor(1.0 + std * std, dtype=state["scale_up"].dtype,
+                                               device=state["scale_up"].device)
+        up, down = state["scale_up"], state["scale_down"]
+        sq_up, sq_down = up * up, down * down
+        state["_sq_up"], state["_sq_down"] = sq_up, sq_down
+        state["_mean_step"] = (up + down).mul_(0.5)
+        state["_delta"] = (up - down).mul_(0.5)
+        state["_mean_sq"] = (sq_up + sq_down).mul_(0.5)
+        state["_delta_sq"] = (sq_up - sq_down).mul_(0.5)
+    return {k[1:]: v for k, v in state.items() if k.startswith("_")}

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from simulator.configs.devices import DeviceConfig, PulsedDeviceConfig
+from simulator.configs.devices import ConstantStepDevice, DeviceConfig, PulsedDeviceConfig
 from simulator.configs.update import UpdateConfig
 from simulator.errors import ConfigError
 from simulator.pulsed.aggregate import aggregate_moments
@@ -66,6 +66,9 @@ class PulsedUpdater:
             inf = torch.full((self.out_size, self.in_size), float("inf"), dtype=dtype, device=rng.device)
             self.state = {"w_min": -inf, "w_max": inf.clone()}
         self.write_noise = self._write_noise_std()
+        # the signed sum of p^2 splits the count variance by direction; symmetric constant steps
+        # do without it (see simulator.pulsed.aggregate)
+        self._signed_q = not (isinstance(device_cfg, ConstantStepDevice) and device_cfg.up_down == 0.0)
         self._hidden: torch.Tensor | None = None
         self._seen_version: int | None = None
 
@@ -154,14 +157,13 @@ class PulsedUpdater:
                 touched = (n[: self.out_size] + n[self.out_size :]) > 0
             model.respond_(w, self.state, n, xi)
             return touched
-        n, q = aggregate_moments(probs)
+        moments = aggregate_moments(probs, signed_q=self._signed_q)
         touched = None
         if self.write_noise > 0.0:
-            # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-(n + q / 2)) to second order in p
-            expected = n.add(q, alpha=0.5)
-            expected = expected[: self.out_size] + expected[self.out_size :]
-            touched = self._uniform(w) < -torch.expm1(-expected)
-        model.respond_(w, self.state, n, xi, q)
+            # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-(t + q / 2)) to second order in p
+            t, _, q, _ = moments
+            touched = self._uniform(w) < -torch.expm1(-(t + 0.5 * q))
+        model.respond_moments_(w, self.state, moments, xi)
         return touched
 
     def _write_noise_std(self) -> float:

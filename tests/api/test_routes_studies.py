@@ -139,7 +139,7 @@ class TestListShowCancelDelete:
         assert client.get("/v1/studies?label=team", headers=READ).json()["total"] == 5
         assert client.get("/v1/studies?label=missing", headers=READ).json()["total"] == 0
         client.post(f"/v1/studies/{ids[2]}:cancel", headers=WRITE)
-        cancelled = client.get("/v1/studies?state=cancelled", headers=READ).json()
+        cancelled = client.get("/v1/studies?state=CANCELLED", headers=READ).json()
         assert [s["id"] for s in cancelled["items"]] == [ids[2]]
 
     def test_list_rejects_bad_parameters(self, client: TestClient) -> None:

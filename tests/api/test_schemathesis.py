@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
@@ -41,10 +42,14 @@ def test_no_server_errors_and_conforming_responses(api_schema: schemathesis.Base
         operation = result.ok()
         labels.append(operation.label)
 
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(case=operation.as_strategy())
         def run(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=WRITE)
+            # Excluded: "schema-valid input is accepted". Specs, metric names and objective or
+            # constraint expressions are checked against each other and against the study's data,
+            # which no JSON Schema expresses, so schema-valid nonsense rightly gets a 422 (the
+            # route tests check those 422s name the field). Every other check runs.
+            case.call_and_validate(headers=WRITE, excluded_checks=[positive_data_acceptance])
 
         run()
     assert "POST /v1/studies" in labels and "GET /v1/studies/{study_id}/pareto" in labels

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Mapping
 from importlib import resources
@@ -235,7 +236,7 @@ def test_the_service_environment_is_valid_settings(compose, monkeypatch) -> None
     dse = {k: v for k, v in env.items() if k.startswith("DSE_")}
     fields = {f"DSE_{name.upper()}" for name in Settings.model_fields}
     assert set(dse) - {"DSE_ROLE"} <= fields, sorted(set(dse) - fields)
-    for key in list(__import__("os").environ):
+    for key in list(os.environ):
         if key.startswith("DSE_"):
             monkeypatch.delenv(key)
     for key, value in dse.items():

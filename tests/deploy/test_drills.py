@@ -163,6 +163,10 @@ def read_trials(results: Path) -> list[dict[str, Any]]:
         return []
 
 
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="the runner does not retry trials lost with their node yet (Tune FailureConfig(max_failures=0)): "
+           "they end FAILED; remove this marker when it does")
 def test_drill_worker_node_killed_mid_study(cluster: LocalCluster, tmp_path: Path) -> None:
     n_trials = 16
     spec = tmp_path / "study.yaml"
@@ -378,6 +382,10 @@ def test_drill_service_killed_and_restarted_while_the_cluster_runs(
 
 
 # -- drill 3: the database restarts ------------------------------------------------------------------
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="the study runner's store writes do not survive a database restart yet: a trial that finishes "
+           "while PostgreSQL is down errors in Tune and its result is lost; remove this marker when they do")
 def test_drill_postgres_restarted_mid_study(cluster: LocalCluster, postgres: Postgres, service_factory) -> None:
     import httpx
 
@@ -397,11 +405,13 @@ def test_drill_postgres_restarted_mid_study(cluster: LocalCluster, postgres: Pos
     detail, after = service.study(study_id), service.trials(study_id)
     done_before = finished(before)
     lost = [i for i, t in done_before.items() if after.get(i, {}).get("finished_at") != t["finished_at"]]
+    not_completed = {i: f"{t['state']}: {(t['error'] or '')[:200]}" for i, t in after.items()
+                     if t["state"] != "COMPLETED"}
     report("postgres-restarted", down_s=down_s, readyz_while_down=readiness_while_down, trials=len(after),
            finished=len(finished(after)), finished_before_restart=len(done_before), lost=len(lost),
-           runs=detail["runs"])
+           not_completed=len(not_completed), runs=detail["runs"])
     assert readiness_while_down == 503  # the service noticed the database was gone
     assert httpx.get(service.url("/readyz"), timeout=30).status_code == 200  # and reconnected
     assert detail["state"] == "COMPLETED", detail
-    assert len(finished(after)) == n_trials
-    assert lost == []
+    assert not_completed == {}  # results produced while the database was down were kept
+    assert len(finished(after)) == n_trials and lost == []

@@ -321,3 +321,15 @@ def test_export_from_records_replaces_the_directory(tmp_path: Path, spec: StudyS
 def test_reading_a_missing_directory_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="not a results directory"):
         read_trials(tmp_path / "absent")
+
+
+def test_updates_of_one_trial_are_reflected_after_each_write(tmp_path: Path, spec: StudySpec) -> None:
+    final = completed(0)
+    steps = [TrialRecord.pending("t000", 0, final.params, seeds=(0, 1), created_at=T0)]
+    steps.append(steps[-1].start(node="node-0", at=T0))
+    steps.append(steps[-1].add_measurement(final.measurements[0]))
+    steps.append(steps[-1].complete([{"accuracy": 0.5, "train_time_s": 1.0, "n_tiles": 1}], at=T0))
+    with ParquetResults(tmp_path, spec, fsync=False) as res:  # the row cache must not serve stale rows
+        for record in steps:
+            res.write_trial(record)
+            assert read_trials(tmp_path) == [record]

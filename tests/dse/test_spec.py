@@ -61,7 +61,9 @@ def test_loads_from_dict_yaml_text_json_text_and_paths(tmp_path: Path) -> None:
     yaml_path.write_text(yaml.safe_dump(data))
     json_path = tmp_path / "s.json"
     json_path.write_text(json.dumps(data))
-    for source in (yaml.safe_dump(data), json.dumps(data), yaml_path, str(yaml_path), json_path):
+    bare = tmp_path / "study"
+    bare.write_text(yaml.safe_dump(data))
+    for source in (yaml.safe_dump(data), json.dumps(data), yaml_path, str(yaml_path), json_path, str(bare)):
         assert load_spec(source) == from_dict
     assert load_spec(from_dict) is from_dict
 
@@ -343,6 +345,26 @@ def test_importing_and_loading_specs_loads_neither_torch_nor_ray() -> None:
         "from dse.spec import load_spec\n"
         f"spec = load_spec({json.dumps(study())!r})\n"
         "spec.trial_config(spec.default_params())\n"
+        "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] in {'torch', 'ray', 'optuna', 'fastapi'})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_the_rest_of_the_core_stays_light_too() -> None:
+    # Results, Pareto and the plain searchers are used by the API and the CLI without Ray;
+    # optuna is only loaded by the Optuna searchers.
+    data = study(searcher="random")
+    code = (
+        "import sys, json\n"
+        "import dse.results, dse.pareto\n"
+        "from dse.searchers import make_searcher\n"
+        "from dse.spec import load_spec\n"
+        f"spec = load_spec({json.dumps(data)!r})\n"
+        "searcher = make_searcher(spec)\n"
+        "params = searcher.suggest('a')\n"
+        "record = dse.results.TrialRecord.pending('a', 0, params).start()\n"
+        "dse.pareto.rank_trials([record], spec.objectives)\n"
         "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] in {'torch', 'ray', 'optuna', 'fastapi'})))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -23,11 +23,11 @@ def _grads(module: nn.Module, x: torch.Tensor, g: torch.Tensor) -> tuple[torch.T
     bias = module.bias.grad if module.bias is not None else None
     if isinstance(module, (AnalogLinear, AnalogConv2d)):
         array = module.array
-        grad = array.weight.grad
+        grads = array.stacked(array.weight.grad)
         rows = []
         for r in range(array.n_row):
-            cols = [grad[t.row, t.col * array.tile_out:][: t.out_size, : t.in_size]
-                    for t in array.tiles if t.row == r]
+            cols = [grads[t, : tile.out_size, : tile.in_size]
+                    for t, tile in enumerate(array.tiles) if tile.row == r]
             rows.append(torch.cat(cols, dim=0))
         weight = torch.cat(rows, dim=1).view_as(module.get_weights()[0])
     else:
@@ -94,9 +94,9 @@ def test_pulsed_conv_update_receives_the_patches() -> None:
     y.backward(g)
     array = layer.array
     assert array.has_pending() and layer.bias.grad is not None
-    rows, d = array._pending[0]
+    slots, d = array._pending[0]
     patches = F.unfold(x, 3, padding=1).transpose(1, 2).reshape(-1, 18)
-    assert torch.equal(rows[0], patches)
+    assert torch.equal(slots, patches)
     assert torch.equal(d, g.permute(0, 2, 3, 1).reshape(-1, 3))
     before = array.weight.detach().clone()
     AnalogSGD(layer.parameters(), lr=0.5).step()

@@ -57,8 +57,9 @@ def test_tiled_forward_and_gradients_equal_one_tile(max_in: int, max_out: int) -
     torch.testing.assert_close(gx2, gx1, rtol=1e-12, atol=1e-12)
     # The weight gradient of every tile is its block of g^T x.
     full = g.t() @ x
-    for tile in tiled.tiles:
-        block = tiled.weight.grad[tile.row, tile.col * tiled.tile_out:][: tile.out_size, : tile.in_size]
+    grads = tiled.stacked(tiled.weight.grad)
+    for t, tile in enumerate(tiled.tiles):
+        block = grads[t, : tile.out_size, : tile.in_size]
         want = full[tile.out_offset: tile.out_offset + tile.out_size,
                     tile.in_offset: tile.in_offset + tile.in_size]
         torch.testing.assert_close(block, want, rtol=1e-12, atol=1e-12)
@@ -123,3 +124,74 @@ def test_mapping_config_defaults_are_aihwkit_tile_size() -> None:
     assert (m.max_input_size, m.max_output_size, m.digital_bias) == (512, 512, True)
     array = TileArray(784, 256, get_preset("gokmen_vlasov"))
     assert array.n_tiles == 2 and array.in_sizes == [392, 392]
+
+
+# -- what the MVM reads: weight scaling and training-time weight noise --------------------------
+def _residuals(array: TileArray, x: torch.Tensor, w: torch.Tensor, reps: int) -> torch.Tensor:
+    """``y - W x`` of ``reps`` passes of the single input ``x (1, in)``: ``(reps, out)``.
+
+    Training noise is drawn once per pass (per mini-batch), so only separate passes give
+    independent draws.
+    """
+    return torch.cat([array(x).detach() - x @ w.t() for _ in range(reps)])
+
+
+# Per-output stds below come from 2,000 independent Gaussian draws: relative standard error
+# 1 / sqrt(2 * 2,000) = 1.6%; the 8% tolerance is 5 standard errors.
+REPS = 2000
+PER_OUTPUT_RTOL = 5 / (2 * REPS) ** 0.5
+
+
+def _scaled_weights() -> torch.Tensor:
+    gen = torch.Generator().manual_seed(6)
+    return torch.randn(6, 30, generator=gen, dtype=torch.float64) * torch.tensor(
+        [0.05, 0.1, 0.2, 0.4, 0.8, 1.6], dtype=torch.float64).unsqueeze(1)
+
+
+def test_columnwise_weight_scaling_refers_output_noise_to_each_outputs_range() -> None:
+    # Each output's weights are scaled to max |w| = omega on the tile and rescaled digitally, so
+    # output noise of std sigma on the tile is sigma * max|W_j| / omega at output j.
+    w = _scaled_weights()
+    io = IOConfig(inp_bits=None, out_bits=None, out_bound=None, out_noise=0.05,
+                  noise_management="none", bound_management="none")
+    cfg = get_preset("ideal").with_overrides({"forward": io, "mapping.weight_scaling_omega": 0.5,
+                                              "mapping.weight_scaling_columnwise": True})
+    array = TileArray(30, 6, cfg, dtype=torch.float64)
+    array.set_weights(w)
+    x = torch.ones(REPS, 30, dtype=torch.float64)  # output noise is independent per sample
+    r = array(x).detach() - x @ w.t()
+    want = 0.05 * w.abs().amax(1) / 0.5
+    torch.testing.assert_close(r.std(0), want, rtol=PER_OUTPUT_RTOL, atol=0.0)
+
+
+@pytest.mark.parametrize("columnwise", [False, True])
+def test_additive_training_noise_is_relative_to_the_tile_range(columnwise: bool) -> None:
+    w = _scaled_weights()
+    clean = IOConfig(inp_bits=None, out_bits=None, out_bound=None, out_noise=0.0,
+                     noise_management="none", bound_management="none")
+    cfg = get_preset("ideal").with_overrides({
+        "forward": clean, "modifier.noise_type": "add_normal", "modifier.std_dev": 0.1,
+        "mapping.weight_scaling_omega": 1.0 if columnwise else None,
+        "mapping.weight_scaling_columnwise": columnwise})
+    array = TileArray(30, 6, cfg, dtype=torch.float64)
+    array.set_weights(w)
+    x = torch.rand(1, 30, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    std = _residuals(array, x, w, REPS).std(0) / x.norm()
+    # noise 0.1 * max|w| of the (scaled) tile: per tile, or per output after column-wise scaling
+    ref = w.abs().amax(1) if columnwise else w.abs().max().expand(6)
+    torch.testing.assert_close(std, 0.1 * ref, rtol=PER_OUTPUT_RTOL, atol=0.0)
+    array.eval()
+    torch.testing.assert_close(array(x), x @ w.t(), rtol=1e-12, atol=1e-12)
+
+
+def test_multiplicative_training_noise_scales_with_each_weight() -> None:
+    w = _scaled_weights()
+    clean = IOConfig(inp_bits=None, out_bits=None, out_bound=None, out_noise=0.0,
+                     noise_management="none", bound_management="none")
+    cfg = get_preset("ideal").with_overrides({"forward": clean, "modifier.noise_type": "mult_normal",
+                                              "modifier.std_dev": 0.2})
+    array = TileArray(30, 6, cfg, dtype=torch.float64)
+    array.set_weights(w)
+    x = torch.ones(1, 30, dtype=torch.float64)
+    r = _residuals(array, x, w, REPS)
+    torch.testing.assert_close(r.std(0), 0.2 * w.norm(dim=1), rtol=PER_OUTPUT_RTOL, atol=0.0)

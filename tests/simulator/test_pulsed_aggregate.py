@@ -82,16 +82,20 @@ def test_aggregate_matches_exact_when_probabilities_are_high() -> None:
 
 @pytest.mark.parametrize("signed", [False, True], ids=["x>=0", "signed-x"])
 def test_aggregate_moments_are_the_exact_counts_moments(signed: bool) -> None:
-    # The matrix products give E[n] and sum BL p^2 of the bit-stream counts, direction by direction.
+    # The matrix products give E[n_down + n_up], E[n_down - n_up] and the binomial variance of the
+    # total, t - q, of the bit-stream counts.
     x, d = _inputs(signed, seed=8)
-    probs = probabilities(x, d, 0.3, 0.002, UpdateConfig(update_bl_management=False))
+    cfg = UpdateConfig(update_bl_management=False)
     rng = RandomSource(2, mode="torch")
-    draws = torch.stack([exact_counts(probs, rng) for _ in range(3000)])
-    n, q = aggregate_moments(probabilities(x, d, 0.3, 0.002, UpdateConfig(update_bl_management=False)))
-    mean, var = draws.mean(0), draws.var(0)
-    # 3000 draws: standard error of the mean sqrt(var / 3000); of the variance ~ var sqrt(2 / 3000)
-    # (plus the excess kurtosis of a sum of binomials, below 1 / var); 5 standard errors.
-    assert bool(((mean - n).abs() <= 5 * (var / 3000).sqrt() + 1e-9).all())
-    v_expected = n - q
-    se_var = v_expected * (2 / 3000) ** 0.5 + (v_expected / 3000) ** 0.5
-    assert bool(((var - v_expected).abs() <= 5 * se_var + 1e-9).all())
+    draws = torch.stack([exact_counts(probabilities(x, d, 0.3, 0.002, cfg), rng) for _ in range(3000)])
+    total, net = draws[:, :4] + draws[:, 4:], draws[:, :4] - draws[:, 4:]
+    t, m, q, r = aggregate_moments(probabilities(x, d, 0.3, 0.002, cfg))
+    # 3000 draws: standard error of a mean sqrt(var / 3000); of a variance ~ var sqrt(2 / 3000)
+    # plus the excess kurtosis of a sum of binomials (below 1 / var); 5 standard errors.
+    assert bool(((total.mean(0) - t).abs() <= 5 * (total.var(0) / 3000).sqrt() + 1e-9).all())
+    assert bool(((net.mean(0) - m).abs() <= 5 * (net.var(0) / 3000).sqrt() + 1e-9).all())
+    for sample, v in ((total, t - q), (draws[:, :4], (t + m - q - r) / 2), (draws[:, 4:], (t - m - q + r) / 2)):
+        v = v.clamp(min=0.0)  # a device without pulses: 0 up to rounding
+        bound = 5 * (v * (2 / 3000) ** 0.5 + (v / 3000) ** 0.5) + 1e-9
+        assert bool(((sample.var(0) - v).abs() <= bound).all())
+    assert float((q / t).max()) > 0.3, "the case must have high probabilities"

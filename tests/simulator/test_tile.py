@@ -42,7 +42,7 @@ def test_pulsed_tiles_stay_within_their_device_bounds() -> None:
     for step in range(30):
         x = torch.rand(16, 64, generator=gen)
         d = torch.randn(16, 16, generator=gen) * (1.0 if step % 2 else -3.0)
-        array._stash(x.unsqueeze(0).view(16, 2, 32).transpose(0, 1), d)
+        array._stash(x, d)
         array.apply_pending(lr=2.0)
     for tile in array.tiles:
         w = tile.weight.detach()
@@ -78,7 +78,7 @@ def test_write_noise_does_not_accumulate_when_tiles_share_storage() -> None:
     for step in range(100):
         x = torch.rand(4, 64, generator=gen)
         d = torch.randn(4, 8, generator=gen) * (1 if step % 2 else -1)
-        array._stash(x.view(4, 2, 32).transpose(0, 1), d)
+        array._stash(x, d)
         array.apply_pending(lr=0.01)
     spread = float((array.stacked().detach() - w0).std())
     assert 0.05 < spread < 0.3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -90,13 +91,17 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.kill()
 
 
+@pytest.mark.slow  # two `ray start` nodes and a `dse run` process: ~30 s on an idle 2-core machine
 @pytest.mark.integration
 def test_a_study_runs_trials_on_both_nodes_of_a_two_node_cluster(tmp_path):
     """``ray start`` a head and a worker node (1 CPU each) and run ``dse run --address`` on them."""
     tag = uuid.uuid4().hex[:8]
     temp_dir = tempfile.mkdtemp(prefix="dse-ray-")  # short: Ray's socket paths must stay < 108 chars
+    token = Path(temp_dir) / "auth_token"  # token authentication, as `ray start` enables by default
+    token.write_text(secrets.token_hex(32))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(ROOT))
+    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
+               PYTHONPATH=str(ROOT))
     nodes: list[subprocess.Popen] = []
     try:
         for _attempt in range(3):  # a free port can be taken by another process before Ray binds it

@@ -119,6 +119,7 @@ def test_cancel_keeps_finished_trials_and_cancels_running_ones(ray_session):
     assert all(s in (TrialState.COMPLETED, TrialState.CANCELLED) for s in states)
 
 
+@pytest.mark.slow  # two studies of 5-epoch paced trials
 def test_ctrl_c_interrupts_and_resume_finishes_without_rerunning_finished_trials(ray_session, tmp_path):
     spec = study(base={"dataset": {"name": "digits"}, "model": {"name": "fcnn", "hidden": [32]},
                        "training": {"epochs": 5}})
