@@ -30,8 +30,10 @@ MAX_HISTORY_POINTS = 1000
 
 
 def _key(objectives: Sequence[ObjectiveSpec], constraints: Sequence[ConstraintSpec]) -> tuple:
-    return (tuple((o.metric, o.goal, o.threshold) for o in objectives),
-            tuple((c.metric, c.op, c.bound) for c in constraints))
+    return (
+        tuple((o.metric, o.goal, o.threshold) for o in objectives),
+        tuple((c.metric, c.op, c.bound) for c in constraints),
+    )
 
 
 def feasible_mask(snap: StudySnapshot, constraints: Sequence[ConstraintSpec]) -> np.ndarray:
@@ -45,15 +47,22 @@ def feasible_mask(snap: StudySnapshot, constraints: Sequence[ConstraintSpec]) ->
     return ok
 
 
-def objective_matrix(snap: StudySnapshot, objectives: Sequence[ObjectiveSpec]) -> tuple[np.ndarray, np.ndarray]:
+def objective_matrix(
+    snap: StudySnapshot, objectives: Sequence[ObjectiveSpec]
+) -> tuple[np.ndarray, np.ndarray]:
     """``(values (n, k), rankable mask)``: rankable trials are COMPLETED with every objective finite."""
-    values = np.column_stack([snap.column(o.metric) for o in objectives]) if objectives else np.zeros((len(snap.trials), 0))
+    values = (
+        np.column_stack([snap.column(o.metric) for o in objectives])
+        if objectives
+        else np.zeros((len(snap.trials), 0))
+    )
     rankable = (snap.states == "COMPLETED") & np.isfinite(values).all(axis=1)
     return values, rankable
 
 
-def pareto(snap: StudySnapshot, objectives: Sequence[ObjectiveSpec],
-           constraints: Sequence[ConstraintSpec]) -> dict[str, Any]:
+def pareto(
+    snap: StudySnapshot, objectives: Sequence[ObjectiveSpec], constraints: Sequence[ConstraintSpec]
+) -> dict[str, Any]:
     """The front (trial positions, best first by the first objective) and every ranked trial's
     number, rank (``-1``: infeasible) and objective values."""
 
@@ -101,12 +110,15 @@ def best_per_objective(snap: StudySnapshot, spec: StudySpec) -> list[dict[str, A
         pos = best(snap, o, spec.constraints)
         if pos is not None:
             t = snap.trials[pos]
-            out.append({"metric": o.metric, "goal": o.goal, "value": float(t.metrics[o.metric]), "trial": t.number})
+            out.append(
+                {"metric": o.metric, "goal": o.goal, "value": float(t.metrics[o.metric]), "trial": t.number}
+            )
     return out
 
 
-def hypervolume_history(snap: StudySnapshot, objectives: Sequence[ObjectiveSpec],
-                        constraints: Sequence[ConstraintSpec]) -> dict[str, Any]:
+def hypervolume_history(
+    snap: StudySnapshot, objectives: Sequence[ObjectiveSpec], constraints: Sequence[ConstraintSpec]
+) -> dict[str, Any]:
     """Normalized hypervolume of the first ``n`` trials (by number) at each ``n`` where an
     eligible trial joined (sampled to at most :data:`MAX_HISTORY_POINTS` points), with the
     normalization of all eligible trials (so the last value is the study's hypervolume)."""
@@ -129,13 +141,18 @@ def hypervolume_history(snap: StudySnapshot, objectives: Sequence[ObjectiveSpec]
                 front = batch[nondominated_ranks(batch, goals) == 0]
                 done = int(upto)
                 # Trials are ordered by number, so position + 1 is the count of trials so far.
-                history.append({"trials": int(eligible[upto - 1]) + 1, "hypervolume": norm.hypervolume(front)})
+                history.append(
+                    {"trials": int(eligible[upto - 1]) + 1, "hypervolume": norm.hypervolume(front)}
+                )
             if history[-1]["trials"] < len(snap.trials):
                 history.append({"trials": len(snap.trials), "hypervolume": history[-1]["hypervolume"]})
         return {
             "history": history,
-            "normalization": {"goals": list(norm.goals), "ideal": [_num(v) for v in norm.ideal],
-                              "reference": [_num(v) for v in norm.reference]},
+            "normalization": {
+                "goals": list(norm.goals),
+                "ideal": [_num(v) for v in norm.ideal],
+                "reference": [_num(v) for v in norm.reference],
+            },
         }
 
     return snap.memo(("hypervolume", _key(objectives, constraints)), compute)

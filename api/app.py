@@ -18,9 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware
 from api.openapi import install_openapi
-from api.snapshot import ResultsCache
 from api.routes import dashboard, health, results, studies, trials
 from api.settings import Settings, get_settings
+from api.snapshot import ResultsCache
 from api.store import SqlStore
 
 log = logging.getLogger("api")

@@ -22,6 +22,7 @@ from api.errors import ProblemError
 from api.settings import Settings
 from api.store import SqlStore
 
+
 async def app_settings(request: Request) -> Settings:
     """The settings the app was created with (``create_app(settings)``; the environment's,
     :func:`api.settings.get_settings`, by default)."""
@@ -38,8 +39,11 @@ async def get_store(request: Request) -> SqlStore:
 
 StoreDep = Annotated[SqlStore, Depends(get_store)]
 
-_bearer = HTTPBearer(auto_error=False, description="A read-only or read-write token from the "
-                     "service configuration (DSE_READ_TOKENS / DSE_WRITE_TOKENS).")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A read-only or read-write token from the "
+    "service configuration (DSE_READ_TOKENS / DSE_WRITE_TOKENS).",
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,12 @@ async def authenticate(
     if credentials is None or not credentials.credentials:
         if settings.anonymous_access != "none":
             return Principal(settings.anonymous_access, None)
-        raise ProblemError(401, "unauthorized", "missing bearer token; send Authorization: Bearer <token>",
-                           headers={"WWW-Authenticate": 'Bearer realm="dse"'})
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "missing bearer token; send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": 'Bearer realm="dse"'},
+        )
     token = credentials.credentials
     index = _lookup(token, settings.write_tokens)
     if index is not None:
@@ -78,8 +86,12 @@ async def authenticate(
     index = _lookup(token, settings.read_tokens)
     if index is not None:
         return Principal("read", index)
-    raise ProblemError(401, "unauthorized", "unknown bearer token",
-                       headers={"WWW-Authenticate": 'Bearer realm="dse", error="invalid_token"'})
+    raise ProblemError(
+        401,
+        "unauthorized",
+        "unknown bearer token",
+        headers={"WWW-Authenticate": 'Bearer realm="dse", error="invalid_token"'},
+    )
 
 
 async def require_read(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
@@ -90,7 +102,9 @@ async def require_read(principal: Annotated[Principal, Depends(authenticate)]) -
 async def require_write(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """A read-write token; 403 for a read-only one."""
     if principal.access != "write":
-        raise ProblemError(403, "forbidden", "this token is read-only; the operation needs a read-write token")
+        raise ProblemError(
+            403, "forbidden", "this token is read-only; the operation needs a read-write token"
+        )
     return principal
 
 

@@ -22,21 +22,31 @@ def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
     """A study spec from a request body (JSON or YAML, the CLI's schema); errors name the field."""
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media not in JSON_TYPES + YAML_TYPES:
-        raise ProblemError(415, "unsupported-media-type",
-                           f"header.Content-Type: got {media!r}; accepted: one of "
-                           f"{', '.join(JSON_TYPES + YAML_TYPES)}")
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            f"header.Content-Type: got {media!r}; accepted: one of {', '.join(JSON_TYPES + YAML_TYPES)}",
+        )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise invalid("body", f"<{len(body)} bytes>", f"UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise invalid(
+            "body", f"<{len(body)} bytes>", f"UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     try:
         data = json.loads(text) if media in JSON_TYPES else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "JSON" if media in JSON_TYPES else "YAML"
-        raise ProblemError(422, "invalid-request", f"body: not valid {kind}: {exc}",
-                           errors=[{"path": "body", "message": f"not valid {kind}: {exc}"}]) from None
+        raise ProblemError(
+            422,
+            "invalid-request",
+            f"body: not valid {kind}: {exc}",
+            errors=[{"path": "body", "message": f"not valid {kind}: {exc}"}],
+        ) from None
     if not isinstance(data, Mapping):
-        raise invalid("body", _short(data), "a mapping (the study spec: name, base, parameters, objectives, ...)")
+        raise invalid(
+            "body", _short(data), "a mapping (the study spec: name, base, parameters, objectives, ...)"
+        )
     try:
         return load_spec(dict(data))
     except SpecError:
@@ -81,7 +91,9 @@ def max_trials(spec: StudySpec) -> int | None:
     return None if value is None else int(value)
 
 
-def parse_objectives(texts: Sequence[str], spec: StudySpec, path: str = "query.objectives") -> list[ObjectiveSpec]:
+def parse_objectives(
+    texts: Sequence[str], spec: StudySpec, path: str = "query.objectives"
+) -> list[ObjectiveSpec]:
     """Objectives from query values: ``metric:min|max[:threshold]``, or a bare ``metric`` that is
     one of the study's objectives (its goal and threshold are used). Comma lists are split."""
     known = {o.metric: o for o in spec.objectives}
@@ -90,8 +102,12 @@ def parse_objectives(texts: Sequence[str], spec: StudySpec, path: str = "query.o
         here = f"{path}[{i}]"
         if ":" not in item:
             if item not in known:
-                raise invalid(here, item, "METRIC:min|max[:THRESHOLD], or one of the study's objectives "
-                                          f"({', '.join(known) or 'none'}) by name")
+                raise invalid(
+                    here,
+                    item,
+                    "METRIC:min|max[:THRESHOLD], or one of the study's objectives "
+                    f"({', '.join(known) or 'none'}) by name",
+                )
             out.append(known[item])
         else:
             out.append(ObjectiveSpec.parse(item, here))

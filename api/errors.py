@@ -67,8 +67,9 @@ class ProblemError(Exception):
 def invalid(path: str, value: Any, accepted: str) -> ProblemError:
     """A 422 for one bad request field: names the dotted path, the value and what is accepted."""
     message = f"got {value!r}; accepted: {accepted}"
-    return ProblemError(422, "invalid-request", f"{path}: {message}",
-                        errors=[{"path": path, "message": message}])
+    return ProblemError(
+        422, "invalid-request", f"{path}: {message}", errors=[{"path": path, "message": message}]
+    )
 
 
 def problem(
@@ -124,8 +125,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem(exc.status, exc.slug, exc.detail, instance=_instance(request), errors=exc.errors,
-                       headers=exc.headers)
+        return problem(
+            exc.status,
+            exc.slug,
+            exc.detail,
+            instance=_instance(request),
+            errors=exc.errors,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -140,13 +147,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(IdempotencyError)
     async def _idempotency(request: Request, exc: IdempotencyError) -> JSONResponse:
-        return problem(422, "request-id-reuse", str(exc), instance=_instance(request),
-                       errors=[{"path": "header.Idempotency-Key", "message": str(exc)}])
+        return problem(
+            422,
+            "request-id-reuse",
+            str(exc),
+            instance=_instance(request),
+            errors=[{"path": "header.Idempotency-Key", "message": str(exc)}],
+        )
 
     @app.exception_handler(SpecError)
     async def _spec(request: Request, exc: SpecError) -> JSONResponse:
-        return problem(422, "invalid-spec", str(exc), instance=_instance(request),
-                       errors=[{"path": exc.path, "message": exc.reason}])
+        return problem(
+            422,
+            "invalid-spec",
+            str(exc),
+            instance=_instance(request),
+            errors=[{"path": exc.path, "message": exc.reason}],
+        )
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
@@ -163,20 +180,27 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _store(request: Request, exc: DBAPIError) -> JSONResponse:
         log.error("store error on %s: %s", request.url.path, exc)
-        return problem(503, "store-unavailable", "the study store is unavailable; retry later",
-                       instance=_instance(request), headers={"Retry-After": "5"})
+        return problem(
+            503,
+            "store-unavailable",
+            "the study store is unavailable; retry later",
+            instance=_instance(request),
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem(exc.status_code, None, detail, instance=_instance(request),
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code, None, detail, instance=_instance(request), headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal", "internal error; the service log has the details",
-                       instance=_instance(request))
+        return problem(
+            500, "internal", "internal error; the service log has the details", instance=_instance(request)
+        )
 
 
 def _short(value: Any, limit: int = 120) -> str:

@@ -60,15 +60,28 @@ class BodyLimitMiddleware:
                 await self._reject(scope, send, seen)
 
     async def _reject(self, scope: Scope, send: Send, size: int) -> None:
-        detail = (f"body: got {size} bytes; accepted: at most {self.max_bytes} bytes"
-                  if size >= 0 else "content-length: not a number")
+        detail = (
+            f"body: got {size} bytes; accepted: at most {self.max_bytes} bytes"
+            if size >= 0
+            else "content-length: not a number"
+        )
         body: dict[str, Any] = {
-            "type": f"{TYPE_PREFIX}body-too-large", "title": "Body too large", "status": 413,
-            "detail": detail, "instance": scope.get("path", ""),
+            "type": f"{TYPE_PREFIX}body-too-large",
+            "title": "Body too large",
+            "status": 413,
+            "detail": detail,
+            "instance": scope.get("path", ""),
         }
         payload = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(payload)).encode()),
-            (b"connection", b"close"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})

@@ -40,11 +40,17 @@ def study_summary(study: StudyInfo, counts: dict[str, int], *, now: float | None
     elif limit:
         progress = min(1.0, finished / limit)
     return {
-        "id": study.id, "name": study.name, "labels": study.labels, "state": study.display_state,
-        "created_at": iso(study.created_at), "started_at": iso(study.started_at),
-        "finished_at": iso(study.finished_at), "elapsed_s": elapsed,
+        "id": study.id,
+        "name": study.name,
+        "labels": study.labels,
+        "state": study.display_state,
+        "created_at": iso(study.created_at),
+        "started_at": iso(study.started_at),
+        "finished_at": iso(study.finished_at),
+        "elapsed_s": elapsed,
         "trials": {"total": total, "by_state": counts, "budget": limit},
-        "progress": progress, "error": study.error,
+        "progress": progress,
+        "error": study.error,
     }
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-
 MAX_INT = 2**31 - 1
 """Largest trial number, offset or event id accepted (the store's integer columns)."""
 
@@ -31,7 +30,8 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong in this request")
     instance: str | None = Field(default=None, description="The request path")
     errors: list[dict[str, Any]] | None = Field(
-        default=None, description="For invalid input: [{path, message}] with dotted field paths")
+        default=None, description="For invalid input: [{path, message}] with dotted field paths"
+    )
 
 
 class BestValue(BaseModel):
@@ -183,5 +183,6 @@ class HypervolumeOut(BaseModel):
     constraints: list[str]
     normalization: dict[str, Any] = Field(
         description="goals, ideal and reference per objective, in the minimized orientation "
-                    "(maximized metrics negated): z = (y - ideal) / (reference - ideal)")
+        "(maximized metrics negated): z = (y - ideal) / (reference - ideal)"
+    )
     history: list[HypervolumePoint]

@@ -110,8 +110,10 @@ class Settings(BaseSettings):
             )
         overlap = set(self.read_tokens) & set(self.write_tokens)
         if overlap:
-            raise ValueError("read_tokens: a token is listed as both read-only and read-write; "
-                             "accepted: each token in one list")
+            raise ValueError(
+                "read_tokens: a token is listed as both read-only and read-write; "
+                "accepted: each token in one list"
+            )
         return self
 
 

@@ -96,8 +96,9 @@ class StudySnapshot:
         """The trial's JSON (the ``TrialOut`` shape), encoded once per snapshot."""
         data = self._encoded.get(number)
         if data is None:
-            data = json.dumps(trial_json(self.trials[self._position[number]]),
-                              separators=(",", ":"), allow_nan=False).encode()
+            data = json.dumps(
+                trial_json(self.trials[self._position[number]]), separators=(",", ":"), allow_nan=False
+            ).encode()
             self._encoded[number] = data
         return data
 
@@ -148,18 +149,29 @@ def _metrics_json(metrics: dict[str, float]) -> dict[str, float | str]:
 def trial_json(t: TrialInfo, *, detail: bool = False) -> dict[str, Any]:
     """A trial as the API shows it (``TrialOut``; with ``detail``, ``TrialDetail``)."""
     out: dict[str, Any] = {
-        "number": t.number, "trial_id": t.trial_id, "state": t.state, "params": t.params,
-        "metrics": _metrics_json(t.metrics), "metrics_std": _metrics_json(t.metrics_std),
-        "seeds": list(t.seeds), "created_at": iso(t.created_at), "started_at": iso(t.started_at),
+        "number": t.number,
+        "trial_id": t.trial_id,
+        "state": t.state,
+        "params": t.params,
+        "metrics": _metrics_json(t.metrics),
+        "metrics_std": _metrics_json(t.metrics_std),
+        "seeds": list(t.seeds),
+        "created_at": iso(t.created_at),
+        "started_at": iso(t.started_at),
         "finished_at": iso(t.finished_at),
         "duration_s": None if t.started_at is None or t.finished_at is None else t.finished_at - t.started_at,
-        "node": t.node, "error": t.error,
+        "node": t.node,
+        "error": t.error,
     }
     if detail:
         out["repeat_metrics"] = [_metrics_json(m) for m in t.repeat_metrics]
         out["measurements"] = [
-            {"repeat": m["repeat"], "epoch": m["epoch"], "reported_at": iso(m["reported_at"]),
-             "metrics": _metrics_json(m["metrics"])}
+            {
+                "repeat": m["repeat"],
+                "epoch": m["epoch"],
+                "reported_at": iso(m["reported_at"]),
+                "metrics": _metrics_json(m["metrics"]),
+            }
             for m in t.measurements or ()
         ]
     return out

@@ -7,7 +7,8 @@ against a multi-node cluster started with ``deploy/local-cluster.sh`` (head with
 nodes of ``--worker-cpus`` CPUs each) or against a local Ray (``--address local``):
 
 - ``digits/cluster-1w``, ``digits/cluster-2w``, ``digits/local``: a grid of real trials
-  (``dse.trial.run:run_trial``: fcnn on the embedded digits data, ``--epochs`` epochs);
+  (``dse.trial.run:run_trial``: fcnn 64-128-10 on the embedded digits data, default hardware
+  preset, ``--epochs`` epochs, one programmed read-out and no drift sweep, one CPU each);
 - ``instant/cluster-2w``, ``instant/local``: a grid of trials that return at once
   (``dse.runner.synthetic:instant_trial``), which measures the engine alone.
 
@@ -25,7 +26,7 @@ Prints one JSON object per line (``bench``, ``case``, ``value``, ``unit``, ``bas
 ``baseline_value``, ``ratio`` plus details). Ratios compare cases of the same run; absolute
 seconds depend on the load of this shared machine. Example::
 
-    .venv/bin/python benchmarks/cluster_scaling.py              # ~10 minutes on 2 cores
+    .venv/bin/python benchmarks/cluster_scaling.py              # ~12 minutes on 2 cores
     .venv/bin/python benchmarks/cluster_scaling.py --rounds 1 --digits-trials 8 --instant-trials 20
 """
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dse.results import MemorySink, TrialState  # noqa: E402
-from dse.runner import RayTuneRunner  # noqa: E402
-from dse.spec import load_spec  # noqa: E402
+from dse.results import MemorySink, TrialState
+from dse.runner import RayTuneRunner
+from dse.spec import load_spec
 
 TARGET_S_PER_TRIAL = 0.5
 """The issue's target: at most this many seconds per trial, end to end."""

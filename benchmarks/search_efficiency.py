@@ -34,11 +34,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dse.pareto import hypervolume_history, normalization_for, study_hypervolume  # noqa: E402
-from dse.results import ParquetResults, TrialState  # noqa: E402
-from dse.searchers import FINISHED, make_searcher  # noqa: E402
-from dse.spec import StudySpec, load_spec  # noqa: E402
-from dse.spec._parse import canonical  # noqa: E402
+from dse.pareto import hypervolume_history, normalization_for, study_hypervolume
+from dse.results import ParquetResults, TrialState
+from dse.searchers import FINISHED, make_searcher
+from dse.spec import StudySpec, load_spec
+from dse.spec._parse import canonical
 
 SEARCHERS = ("tpe", "nsga2", "gp", "random")
 TARGET = 0.95

@@ -4,7 +4,10 @@ Workload (the simulator issue's): a 784-256-128-10 ReLU network, log-softmax + N
 32, lr 0.05, plain SGD, one epoch (60,000 samples) per ``--epochs``; test accuracy on the 10,000
 test images afterwards. Cases are ``torch-digital`` (the baseline) or ``<mode>/<preset>`` with
 mode ``pulsed-aggregate`` / ``pulsed-exact`` (the preset with ``update.mode`` set), ``hwa`` (the
-preset with a floating-point update) or ``float`` (the preset as it is).
+preset with a floating-point update) or ``float`` (the preset as it is). ``hwa/pcm_inference`` is
+the configuration of the issue's aihwkit figure (aihwkit's default inference config: noisy,
+quantized forward, floating-point update); ``hwa/hwa_standard`` adds PCM read noise, weight
+scaling and training weight noise.
 
 Machines here are shared, so every analog case is timed against a plain-torch model trained
 *interleaved* with it: after every block of analog steps the same number of plain steps run, and
@@ -32,23 +35,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-from simulator import AnalogSGD, convert_to_analog, get_preset  # noqa: E402
+from simulator import AnalogSGD, convert_to_analog, get_preset
 
 DEFAULT_DATA = Path(os.environ.get("DSE_SHARED_DATASETS", ROOT.parent / "shared" / "datasets")) / "mnist"
 BATCH, LR, BLOCK = 32, 0.05, 50
 DEFAULT_CASES = ["torch-digital", "float/ideal", "pulsed-aggregate/gokmen_vlasov",
-                 "pulsed-exact/gokmen_vlasov", "hwa/hwa_standard"]
+                 "pulsed-exact/gokmen_vlasov", "hwa/pcm_inference", "hwa/hwa_standard"]
 BARS = {"pulsed-aggregate": 1 / 3, "pulsed-exact": 1 / 12, "hwa": 1 / 2}
 
 
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (gzip-compressed or not) as an array of its declared shape."""
-    raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+    else:
+        raw = path.read_bytes()
     if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path}: not an unsigned-byte IDX file")
     ndim = raw[3]
@@ -104,7 +111,7 @@ class Trainer:
 
     @property
     def rate(self) -> float:
-        return self.samples / self.seconds
+        return self.samples / self.seconds if self.seconds > 0 else float("nan")
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -148,11 +155,12 @@ def run_case(case: str, data: tuple[torch.Tensor, ...], epochs: int, n_train: in
         return {"case": case, "value": base.rate, "baseline_value": base.rate,
                 "test_accuracy": base.accuracy(x_te, y_te)}
     trainer = _analog_trainer(case, x_tr, y_tr, seed)
-    trainer.steps(5)
-    base.steps(5)
+    warmup = min(5, total)  # first steps (allocations, pools) are trained but not timed
+    trainer.steps(warmup)
+    base.steps(warmup)
     trainer.seconds = base.seconds = 0.0
     trainer.samples = base.samples = 0
-    done = 0
+    done = warmup
     while done < total:
         n = min(BLOCK, total - done)
         trainer.steps(n)

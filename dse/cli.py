@@ -1,9 +1,15 @@
-"""The ``dse`` command line. Each module in :mod:`dse.commands` adds its sub-commands."""
+"""The ``dse`` command line.
+
+Each module in :mod:`dse.commands` adds its sub-commands; packages that build on the engine (the
+study service's ``dse serve``) add theirs through the ``dse.commands`` entry-point group, so the
+dependency direction stays api -> dse.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import pkgutil
 import sys
 
@@ -19,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(dse.commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"dse.commands.{info.name}")
         module.register(sub)
+    for entry in sorted(importlib.metadata.entry_points(group="dse.commands"), key=lambda e: e.name):
+        entry.load().register(sub)
     return parser
 
 

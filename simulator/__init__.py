@@ -36,7 +36,24 @@ _LAZY = {
     "RandomSource": "simulator.rng",
 }
 
-__all__ = ["ConfigError", "SimulatorError", *_LAZY]
+__all__ = [
+    "PRESETS",
+    "AnalogConv2d",
+    "AnalogIO",
+    "AnalogLinear",
+    "AnalogSGD",
+    "AnalogTile",
+    "ConfigError",
+    "RPUConfig",
+    "RandomSource",
+    "SimulatorError",
+    "TileArray",
+    "analog_layers",
+    "convert_to_analog",
+    "get_preset",
+    "n_tiles",
+    "preset_names",
+]
 
 
 def __getattr__(name: str) -> Any:

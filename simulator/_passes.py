@@ -39,12 +39,13 @@ class Effective:
     the per-device amplitude of additive training noise.
     """
 
-    __slots__ = ("w", "w_abs", "mult", "row", "bwd_gain", "amp")
+    __slots__ = ("amp", "bwd_gain", "mult", "row", "stored", "w", "w_abs")
 
     def __init__(self, w: torch.Tensor, w_abs: torch.Tensor | None, mult: torch.Tensor | None,
                  row: torch.Tensor | None, bwd_gain: torch.Tensor | None) -> None:
         self.w, self.w_abs, self.mult, self.row, self.bwd_gain = w, w_abs, mult, row, bwd_gain
         self.amp: Any = None
+        self.stored = False  # w is a view of the stored weights (no perturbation or noise)
 
 
 def effective_weights(array: TileArray) -> Effective:
@@ -93,6 +94,7 @@ def _clean(array: TileArray) -> Effective:
     if array.out_factor is not None:
         mult = array.out_factor if mult is None else mult * array.out_factor
     eff = Effective(w, w_abs, mult, row, bwd_gain)
+    eff.stored = array.perturbation is None
     if modifier.active and modifier.noise_type == "add_normal":
         if not modifier.rel_to_actual_wmax:
             ref: Any = modifier.assumed_wmax
@@ -113,15 +115,20 @@ class AnalogMVM(torch.autograd.Function):
     """Forward and backward MVMs of a tile array through its periphery."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, array: TileArray) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                array: TileArray) -> torch.Tensor:
         eff = effective_weights(array)
         slots, tiles = array._stack_inputs(x)
-        y = array.fwd.mvm(tiles, eff.w, array.rng, w_abs=eff.w_abs, row_scale=eff.row)
-        if eff.mult is not None:
-            y.mul_(eff.mult)
+        y = array.fwd.mvm(tiles, eff.w, array.rng, w_abs=eff.w_abs, row_scale=eff.row,
+                          out_mult=eff.mult)
         ctx.array = array
+        # A perfect backward is one product in the parameter layout when the weights read are
+        # the stored ones (a view) or a single row of tiles (a free reshape).
+        ctx.plain_bwd = (array.bwd.perfect and eff.bwd_gain is None
+                         and (eff.stored or array.n_row == 1))
         ctx.save_for_backward(slots, eff.w, eff.mult, eff.row, eff.bwd_gain)
-        return array._gather_outputs(y)
+        out = array._gather_outputs(y)
+        return out if bias is None else out.add_(bias)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -129,13 +136,20 @@ class AnalogMVM(torch.autograd.Function):
         slots, w, mult, row, bwd_gain = ctx.saved_tensors
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_x = _input_grad(array, grad, w, mult, row, bwd_gain)
+            if ctx.plain_bwd:
+                gx = array._padded_grad(grad) @ array.unstacked(w)
+                if array._in_valid is not None:
+                    gx = gx.index_select(1, array._in_valid)
+                grad_x = gx[:, : array.in_features]
+            else:
+                grad_x = _input_grad(array, grad, w, mult, row, bwd_gain)
         if ctx.needs_input_grad[1]:
             if array.is_pulsed:
                 array._stash(slots, grad)
             else:  # the weight gradient in the parameter's layout: one product
                 grad_w = array._padded_grad(grad).t() @ slots
-        return grad_x, grad_w, None
+        grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None
 
 
 def _input_grad(array: TileArray, grad: torch.Tensor, w: torch.Tensor, mult: torch.Tensor | None,

@@ -31,7 +31,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise SimulatorError("the digits data ships with scikit-learn, which is not installed")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
     if not path.is_file():
         raise SimulatorError(f"digits data not found at {path}")
     with gzip.open(path, "rt") as fh:

@@ -82,11 +82,11 @@ def _normal(gen: torch.Generator, like: torch.Tensor, *shape: int) -> torch.Tens
 
 def _write(array: TileArray, stacked: torch.Tensor) -> None:
     array.write_stacked_(stacked)
-    array._written_version = array.weight._version  # type: ignore[attr-defined]
+    array._written_version = array.weight._version
 
 
 def _unchanged_since_write(array: TileArray) -> bool:
-    return getattr(array, "_written_version", None) == array.weight._version
+    return array._written_version == array.weight._version
 
 
 # -- programming --------------------------------------------------------------------------------
@@ -148,9 +148,7 @@ def readout(array: TileArray, rng: RandomSource) -> torch.Tensor:
         array.touch()
     w = eff.w
     eye = torch.eye(array.tile_in, dtype=w.dtype, device=w.device).expand(array.n_tiles, -1, -1)
-    y = array.fwd.mvm(eye, w, rng, w_abs=eff.w_abs, row_scale=eff.row)
-    if eff.mult is not None:
-        y = y * eff.mult
+    y = array.fwd.mvm(eye, w, rng, w_abs=eff.w_abs, row_scale=eff.row, out_mult=eff.mult)
     y = y.abs_()
     mask = array.valid_mask()
     if mask is None:

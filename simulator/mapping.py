@@ -123,6 +123,7 @@ class TileArray(nn.Module):
         mask = self.valid_mask()
         row_mask = None if mask is None else mask.any(-1, keepdim=True).to(dtype)
         self.register_buffer("_row_mask", row_mask, persistent=False)
+        self._written_version: int | None = None  # weight version after the last inference write
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._synced_version = -1
         self._token = 0
@@ -238,9 +239,7 @@ class TileArray(nn.Module):
                 return F.linear(x, w[:, : self.in_features], b if bias is None else b + bias)
             return F.linear(x, w, bias)
         lead = x.shape[:-1]
-        y = AnalogMVM.apply(x.reshape(-1, self.in_features), self.weight, self)
-        if bias is not None:
-            y = y + bias
+        y = AnalogMVM.apply(x.reshape(-1, self.in_features), self.weight, bias, self)
         return y if len(lead) == 1 else y.reshape(*lead, self.out_features)
 
     def _stack_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -321,6 +320,8 @@ class TileArray(nn.Module):
         device = self.weight.device
         if self.rng.device != device:
             self.rng = RandomSource(derive_seed(self.seed, 0), device=device, mode=self.rpu.update.rng)
+        for tile in self.tiles:
+            tile.move_state(device)
         self._cache = None
         return self
 

@@ -32,25 +32,28 @@ class AnalogSGD(torch.optim.SGD):
     def _groups_by_param(self) -> dict[int, dict[str, Any]]:
         return {id(p): group for group in self.param_groups for p in group["params"]}
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Apply the pulsed updates of the owned analog tiles, then the SGD step of the rest."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        groups = self._groups_by_param()
-        for array in pending_arrays():
-            group = groups.get(id(array.weight))
-            if group is not None:
-                array.apply_pending(float(group["lr"]))
+        arrays = pending_arrays()
+        if arrays:
+            groups = self._groups_by_param()
+            for array in arrays:
+                group = groups.get(id(array.weight))
+                if group is not None:
+                    array.apply_pending(float(group["lr"]))
         super().step()
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear gradients and the stored pulsed updates of the owned analog tiles."""
         super().zero_grad(set_to_none)
-        groups = self._groups_by_param()
-        for array in pending_arrays():
-            if id(array.weight) in groups:
-                array.discard_pending()
+        arrays = pending_arrays()
+        if arrays:
+            groups = self._groups_by_param()
+            for array in arrays:
+                if id(array.weight) in groups:
+                    array.discard_pending()

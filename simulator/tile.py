@@ -1,8 +1,8 @@
 """One physical crossbar tile of a :class:`~simulator.mapping.TileArray`.
 
-The array stores the weights of all its tiles in one stacked tensor (so their MVMs run as one
-batched product); an :class:`AnalogTile` is the view of one tile into it plus what is private to
-the tile: its position in the layer and, for pulsed training, its
+The array stores the weights of all its tiles in one parameter (so their MVMs run as one batched
+product); an :class:`AnalogTile` is the view of one tile into it plus what is private to the
+tile: its position in the layer and, for pulsed training, its
 :class:`~simulator.pulsed.PulsedUpdater` (per-device bounds and step sizes, sampled from the
 device-to-device variation with the tile's own seed).
 """
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from simulator.configs.rpu import RPUConfig
+from simulator.pulsed import PulsedUpdater
 from simulator.rng import RandomSource
 
 if TYPE_CHECKING:
@@ -52,20 +53,18 @@ class AnalogTile(nn.Module):
         self.updater: Any = None
         self._block: torch.Tensor | None = None
         if rpu.is_pulsed:
-            from simulator.pulsed import PulsedUpdater
-
             rng = RandomSource(seed, device=device, mode=rpu.update.rng)
             self.updater = PulsedUpdater(rpu.device, rpu.update, out_size, in_size, rng, dtype=dtype)
             self.updater.to(device)
 
     @property
     def index(self) -> int:
-        """Position of this tile in the array's stacked weight tensor."""
+        """Position of this tile in the array's stacked view (``row * n_col + col``)."""
         return self.row * self._array.n_col + self.col
 
     @property
     def weight(self) -> torch.Tensor:
-        """This tile's ``(out_size, in_size)`` weights: a view into the array's stacked tensor."""
+        """This tile's ``(out_size, in_size)`` weights: a view into the array's parameter."""
         a = self._array
         r0, c0 = self.col * a.tile_out, self.row * a.tile_in
         return a.weight[r0: r0 + self.out_size, c0: c0 + self.in_size]
@@ -106,7 +105,7 @@ class AnalogTile(nn.Module):
     def _device_weights(self) -> tuple[torch.Tensor, bool]:
         """The tensor the updater works on, and whether it is the weight view itself.
 
-        A single-tile array passes its weight view. Tiles sharing a stacked tensor pass a
+        A single-tile array passes its weight view. Tiles sharing the parameter pass a
         private contiguous copy that persists between updates, so that an updater tracking
         writes to its weights (write noise) sees only its own tile's changes.
         """
@@ -116,12 +115,11 @@ class AnalogTile(nn.Module):
             self._block = self.weight.detach().clone(memory_format=torch.contiguous_format)
         return self._block, False
 
-    def _apply(self, fn: Any, recurse: bool = True) -> AnalogTile:
-        super()._apply(fn, recurse)
+    def move_state(self, device: torch.device) -> None:
+        """Move the updater's per-device state (called by the array after ``.to()``)."""
         self._block = None
         if self.updater is not None:
-            self.updater.to(self._array.weight.device)
-        return self
+            self.updater.to(device)
 
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)

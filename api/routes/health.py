@@ -18,8 +18,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the store answers and the scheduler runs",
-            responses={503: {"description": "not ready; the body says which check failed"}})
+@router.get(
+    "/readyz",
+    summary="Readiness: the store answers and the scheduler runs",
+    responses={503: {"description": "not ready; the body says which check failed"}},
+)
 def readyz(request: Request, store: StoreDep) -> JSONResponse:
     """200 when the store answers a query and (if this process executes studies) the scheduler
     thread is alive; 503 with the failing checks otherwise."""
@@ -33,5 +36,6 @@ def readyz(request: Request, store: StoreDep) -> JSONResponse:
     if scheduler is not None:
         checks["scheduler"] = "ok" if scheduler.alive() else "error: not running"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+    )

@@ -25,11 +25,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "Invalid query parameter; `errors[].path` names it"},
 }
 
-ObjectivesQuery = Annotated[list[str] | None, Query(
-    description="Objectives as `metric:min|max[:threshold]` (repeat or comma-separate), or the name "
-                "of one of the study's objectives; default: the study's objectives")]
-ConstraintQuery = Annotated[list[str] | None, Query(
-    description="Constraints like `n_tiles <= 16` (repeat or comma-separate); default: the study's")]
+ObjectivesQuery = Annotated[
+    list[str] | None,
+    Query(
+        description="Objectives as `metric:min|max[:threshold]` (repeat or comma-separate), or the name "
+        "of one of the study's objectives; default: the study's objectives"
+    ),
+]
+ConstraintQuery = Annotated[
+    list[str] | None,
+    Query(description="Constraints like `n_tiles <= 16` (repeat or comma-separate); default: the study's"),
+]
 
 
 def _spec(snap: StudySnapshot) -> Any:
@@ -42,8 +48,11 @@ def _objectives(snap: StudySnapshot, texts: list[str] | None, *, max_count: int 
     if not objs:
         raise invalid("query.objectives", texts, "at least one objective (the study declares none)")
     if max_count is not None and len(objs) > max_count:
-        raise invalid("query.objectives", ",".join(o.metric for o in objs),
-                      f"at most {max_count} objectives (exact hypervolume is defined for 1 to 3)")
+        raise invalid(
+            "query.objectives",
+            ",".join(o.metric for o in objs),
+            f"at most {max_count} objectives (exact hypervolume is defined for 1 to 3)",
+        )
     return objs
 
 
@@ -56,10 +65,19 @@ def _json(data: Any, snap: StudySnapshot) -> Response:
     return Response(body, media_type="application/json", headers={"ETag": f'W/"{snap.version}"'})
 
 
-@router.get("/studies/{study_id}/pareto", response_model=ParetoOut, summary="Pareto front and ranks",
-            responses=_ERRORS)
-async def get_pareto(request: Request, study_id: str, _: ReadAccess, objectives: ObjectivesQuery = None,
-                     constraint: ConstraintQuery = None) -> Response:
+@router.get(
+    "/studies/{study_id}/pareto",
+    response_model=ParetoOut,
+    summary="Pareto front and ranks",
+    responses=_ERRORS,
+)
+async def get_pareto(
+    request: Request,
+    study_id: str,
+    _: ReadAccess,
+    objectives: ObjectivesQuery = None,
+    constraint: ConstraintQuery = None,
+) -> Response:
     """Non-dominated sorting of the completed trials over the study's objectives (or any metrics
     asked for), under the study's constraints (or those asked for): the front (rank 0, best first
     by the first objective) and every ranked trial's rank and objective values."""
@@ -69,11 +87,15 @@ async def get_pareto(request: Request, study_id: str, _: ReadAccess, objectives:
 
     def encode() -> bytes:
         result = analysis.pareto(snap, objs, cons)
-        head = json.dumps({
-            "objectives": [o.to_dict() | {"threshold": o.threshold} for o in objs],
-            "constraints": [str(c) for c in cons],
-            "points": {"trial": result["numbers"], "rank": result["ranks"], "values": result["values"]},
-        }, separators=(",", ":"), allow_nan=False).encode()
+        head = json.dumps(
+            {
+                "objectives": [o.to_dict() | {"threshold": o.threshold} for o in objs],
+                "constraints": [str(c) for c in cons],
+                "points": {"trial": result["numbers"], "rank": result["ranks"], "values": result["values"]},
+            },
+            separators=(",", ":"),
+            allow_nan=False,
+        ).encode()
         front = b",".join(snap.encoded(int(snap.numbers[p])) for p in result["front"])
         return head[:-1] + b',"front":[' + front + b"]}"
 
@@ -88,14 +110,23 @@ async def get_pareto(request: Request, study_id: str, _: ReadAccess, objectives:
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.get("/studies/{study_id}/best", response_model=BestOut, summary="Best trial under constraints",
-            responses=_ERRORS)
+@router.get(
+    "/studies/{study_id}/best",
+    response_model=BestOut,
+    summary="Best trial under constraints",
+    responses=_ERRORS,
+)
 async def get_best(
     request: Request,
     study_id: str,
     _: ReadAccess,
-    metric: Annotated[str | None, Query(description="`metric:min|max`, or one of the study's objectives "
-                                                    "by name; default: the study's first objective")] = None,
+    metric: Annotated[
+        str | None,
+        Query(
+            description="`metric:min|max`, or one of the study's objectives "
+            "by name; default: the study's first objective"
+        ),
+    ] = None,
     constraint: ConstraintQuery = None,
 ) -> Response:
     """The completed trial with the best value of a metric among those satisfying the
@@ -106,46 +137,73 @@ async def get_best(
         raise invalid("query.metric", metric, "one metric as metric:min|max")
     objective = objs[0]
     cons = _constraints(snap, constraint)
-    pos = await computed(snap, ("best-route", objective, tuple(cons)), lambda: analysis.best(snap, objective, cons))
+    pos = await computed(
+        snap, ("best-route", objective, tuple(cons)), lambda: analysis.best(snap, objective, cons)
+    )
     trial = None if pos is None else snap.trials[pos]
-    return _json({
-        "metric": objective.metric, "goal": objective.goal, "constraints": [str(c) for c in cons],
-        "value": None if trial is None else float(trial.metrics[objective.metric]),
-        "trial": None if trial is None else trial_json(trial),
-    }, snap)
+    return _json(
+        {
+            "metric": objective.metric,
+            "goal": objective.goal,
+            "constraints": [str(c) for c in cons],
+            "value": None if trial is None else float(trial.metrics[objective.metric]),
+            "trial": None if trial is None else trial_json(trial),
+        },
+        snap,
+    )
 
 
-@router.get("/studies/{study_id}/hypervolume", response_model=HypervolumeOut,
-            summary="Hypervolume history by trial count", responses=_ERRORS)
-async def get_hypervolume(request: Request, study_id: str, _: ReadAccess, objectives: ObjectivesQuery = None,
-                          constraint: ConstraintQuery = None) -> Response:
+@router.get(
+    "/studies/{study_id}/hypervolume",
+    response_model=HypervolumeOut,
+    summary="Hypervolume history by trial count",
+    responses=_ERRORS,
+)
+async def get_hypervolume(
+    request: Request,
+    study_id: str,
+    _: ReadAccess,
+    objectives: ObjectivesQuery = None,
+    constraint: ConstraintQuery = None,
+) -> Response:
     """Normalized hypervolume (see docs/api.md) of the first *n* trials, for each *n* at which an
     eligible trial finished, over 1 to 3 objectives."""
     snap = await snapshot_of(request.app.state.results, study_id)
     objs = _objectives(snap, objectives, max_count=3)
     cons = _constraints(snap, constraint)
-    result = await computed(snap, ("hv-route", tuple(objs), tuple(cons)),
-                            lambda: analysis.hypervolume_history(snap, objs, cons))
-    return _json({
-        "objectives": [o.to_dict() | {"threshold": o.threshold} for o in objs],
-        "constraints": [str(c) for c in cons],
-        "normalization": result["normalization"],
-        "history": result["history"],
-    }, snap)
+    result = await computed(
+        snap, ("hv-route", tuple(objs), tuple(cons)), lambda: analysis.hypervolume_history(snap, objs, cons)
+    )
+    return _json(
+        {
+            "objectives": [o.to_dict() | {"threshold": o.threshold} for o in objs],
+            "constraints": [str(c) for c in cons],
+            "normalization": result["normalization"],
+            "history": result["history"],
+        },
+        snap,
+    )
 
 
 @router.get(
     "/studies/{study_id}/events",
     summary="Server-sent events as trials change",
     response_class=StreamingResponse,
-    responses={**_ERRORS, 200: {"content": {"text/event-stream": {}},
-                                "description": "`trial`, `study` and a final `end` event (see docs/api.md)"}},
+    responses={
+        **_ERRORS,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`trial`, `study` and a final `end` event (see docs/api.md)",
+        },
+    },
 )
 def get_events(
     study_id: str,
     store: StoreDep,
     _: ReadAccess,
-    since: Annotated[int | None, Query(ge=0, le=MAX_INT, description="Only changes after this event id")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=MAX_INT, description="Only changes after this event id")
+    ] = None,
     last_event_id: Annotated[str | None, Header(description="Set by reconnecting SSE clients")] = None,
 ) -> StreamingResponse:
     """A `text/event-stream` of the study: every trial write (`trial`), state and count changes
@@ -156,8 +214,15 @@ def get_events(
         try:
             cursor = max(cursor, int(last_event_id))
         except ValueError:
-            raise invalid("header.Last-Event-ID", last_event_id, "an event id (a non-negative integer)") from None
+            raise invalid(
+                "header.Last-Event-ID", last_event_id, "an event id (a non-negative integer)"
+            ) from None
         if not 0 <= cursor <= MAX_INT:
-            raise invalid("header.Last-Event-ID", last_event_id, f"an event id (an integer in [0, {MAX_INT}])")
-    return StreamingResponse(study_events(store, study_id, since=cursor), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            raise invalid(
+                "header.Last-Event-ID", last_event_id, f"an event id (an integer in [0, {MAX_INT}])"
+            )
+    return StreamingResponse(
+        study_events(store, study_id, since=cursor),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from api import engine
 from api.deps import ReadAccess, StoreDep, WriteAccess
 from api.results_views import study_detail, study_summary
-from api.snapshot import snapshot_of
 from api.schemas import MAX_INT, MAX_PAGE_SIZE, Problem, StudyDetail, StudyPage
+from api.snapshot import snapshot_of
 
 router = APIRouter(tags=["studies"])
 
@@ -23,7 +23,7 @@ _SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "title": "StudySpec",
     "description": "The study spec (docs/study-spec.md). Beyond this outline, values are checked against "
-                   "each other and target paths against the trial config; errors name the field.",
+    "each other and target paths against the trial config; errors name the field.",
     "required": ["name"],
     "additionalProperties": False,
     "properties": {
@@ -31,24 +31,55 @@ _SPEC_SCHEMA: dict[str, Any] = {
         "description": {"type": "string"},
         "labels": {"type": "object", "additionalProperties": {"type": "string"}},
         "base": {"type": "object", "description": "The fixed part of every trial config"},
-        "parameters": {"type": "array", "items": {
-            "type": "object", "required": ["name", "target", "type"],
-            "properties": {"name": {"type": "string"}, "target": {"type": "string"},
-                           "type": {"enum": ["float", "int", "discrete", "categorical"]}}}},
-        "objectives": {"type": "array", "items": {"oneOf": [
-            {"type": "string", "description": "metric:min|max[:threshold]"},
-            {"type": "object", "required": ["metric", "goal"],
-             "properties": {"metric": {"type": "string"}, "goal": {"enum": ["minimize", "maximize", "min", "max"]},
-                            "threshold": {"type": "number"}}}]}},
-        "constraints": {"type": "array", "items": {"oneOf": [
-            {"type": "string", "description": "METRIC <= NUMBER or METRIC >= NUMBER"},
-            {"type": "object", "required": ["metric", "op", "bound"]}]}},
+        "parameters": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "target", "type"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "target": {"type": "string"},
+                    "type": {"enum": ["float", "int", "discrete", "categorical"]},
+                },
+            },
+        },
+        "objectives": {
+            "type": "array",
+            "items": {
+                "oneOf": [
+                    {"type": "string", "description": "metric:min|max[:threshold]"},
+                    {
+                        "type": "object",
+                        "required": ["metric", "goal"],
+                        "properties": {
+                            "metric": {"type": "string"},
+                            "goal": {"enum": ["minimize", "maximize", "min", "max"]},
+                            "threshold": {"type": "number"},
+                        },
+                    },
+                ]
+            },
+        },
+        "constraints": {
+            "type": "array",
+            "items": {
+                "oneOf": [
+                    {"type": "string", "description": "METRIC <= NUMBER or METRIC >= NUMBER"},
+                    {"type": "object", "required": ["metric", "op", "bound"]},
+                ]
+            },
+        },
         "searcher": {"oneOf": [{"type": "string"}, {"type": "object"}]},
         "scheduler": {"oneOf": [{"type": "string"}, {"type": "object"}]},
-        "budget": {"type": "object", "properties": {
-            "max_trials": {"type": "integer", "minimum": 1}, "max_concurrent_trials": {"type": "integer", "minimum": 1},
-            "time_budget_s": {"type": "number", "exclusiveMinimum": 0},
-            "max_failed_trials": {"type": "integer", "minimum": 0}}},
+        "budget": {
+            "type": "object",
+            "properties": {
+                "max_trials": {"type": "integer", "minimum": 1},
+                "max_concurrent_trials": {"type": "integer", "minimum": 1},
+                "time_budget_s": {"type": "number", "exclusiveMinimum": 0},
+                "max_failed_trials": {"type": "integer", "minimum": 0},
+            },
+        },
         "repeats": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "object"}]},
         "resources": {"type": "object"},
     },
@@ -86,19 +117,29 @@ async def submit_study(
     response: Response,
     store: StoreDep,
     _: WriteAccess,
-    idempotency_key: Annotated[str | None, Header(
-        max_length=200, description="Client-chosen request id: a retry with the same key and spec "
-                                    "returns the first submission's study instead of a new one")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="Client-chosen request id: a retry with the same key and spec "
+            "returns the first submission's study instead of a new one",
+        ),
+    ] = None,
 ) -> Any:
     """Queue a study. The body is the study spec as JSON (`application/json`) or YAML
     (`application/yaml`). With an `Idempotency-Key`, retries are safe."""
     body = await request.body()
     spec = engine.parse_spec_body(body, request.headers.get("content-type"))
     study, created = store.create_study(
-        engine.spec_dict(spec), name=spec.name, labels=engine.spec_labels(spec), request_id=idempotency_key,
+        engine.spec_dict(spec),
+        name=spec.name,
+        labels=engine.spec_labels(spec),
+        request_id=idempotency_key,
     )
     if not created:
         response.status_code = status.HTTP_200_OK
+    elif request.app.state.scheduler is not None:
+        request.app.state.scheduler.wake()  # start it now rather than at the next pass
     response.headers["Location"] = f"/v1/studies/{study.id}"
     return study_detail(study, request.app.state.results.snapshot(study.id))
 
@@ -109,7 +150,9 @@ def list_studies(
     store: StoreDep,
     _: ReadAccess,
     state: Annotated[list[StudyState] | None, Query(description="Keep studies in these states")] = None,
-    label: Annotated[list[str] | None, Query(description="Keep studies with this label: `key` or `key=value`")] = None,
+    label: Annotated[
+        list[str] | None, Query(description="Keep studies with this label: `key` or `key=value`")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Studies to skip")] = 0,
 ) -> Any:
@@ -126,17 +169,29 @@ def list_studies(
     return {"items": summaries, "total": total, "limit": limit, "offset": offset, "next_offset": next_offset}
 
 
-@router.get("/studies/{study_id}", response_model=StudyDetail, summary="Show a study",
-            responses={**_ERRORS, 404: {"model": Problem}})
+@router.get(
+    "/studies/{study_id}",
+    response_model=StudyDetail,
+    summary="Show a study",
+    responses={**_ERRORS, 404: {"model": Problem}},
+)
 async def get_study(request: Request, study_id: str, _: ReadAccess) -> Any:
     """The study's spec, state, trial counts by state, elapsed time and best trial per objective."""
     snap = await snapshot_of(request.app.state.results, study_id)
     return study_detail(snap.study, snap)
 
 
-@router.post("/studies/{study_id}:cancel", response_model=StudyDetail, summary="Cancel a study",
-             responses={**_ERRORS, 403: {"model": Problem}, 404: {"model": Problem},
-                        409: {"model": Problem, "description": "The study already finished"}})
+@router.post(
+    "/studies/{study_id}:cancel",
+    response_model=StudyDetail,
+    summary="Cancel a study",
+    responses={
+        **_ERRORS,
+        403: {"model": Problem},
+        404: {"model": Problem},
+        409: {"model": Problem, "description": "The study already finished"},
+    },
+)
 def cancel_study(request: Request, study_id: str, store: StoreDep, _: WriteAccess) -> Any:
     """Cancel a queued study at once, or a running one: its runner stops the running trials
     (recorded CANCELLED) and keeps every finished trial. Returns the study (CANCELLING while
@@ -146,9 +201,17 @@ def cancel_study(request: Request, study_id: str, store: StoreDep, _: WriteAcces
     return study_detail(snap.study, snap)
 
 
-@router.delete("/studies/{study_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a study",
-               responses={**_ERRORS, 403: {"model": Problem}, 404: {"model": Problem},
-                          409: {"model": Problem, "description": "The study is running; cancel it first"}})
+@router.delete(
+    "/studies/{study_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a study",
+    responses={
+        **_ERRORS,
+        403: {"model": Problem},
+        404: {"model": Problem},
+        409: {"model": Problem, "description": "The study is running; cancel it first"},
+    },
+)
 def delete_study(request: Request, study_id: str, store: StoreDep, _: WriteAccess) -> Response:
     """Delete a study that is not running, with its trials."""
     store.delete_study(study_id)

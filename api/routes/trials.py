@@ -25,15 +25,21 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/studies/{study_id}/trials", response_model=TrialPage, summary="List a study's trials",
-            responses=_ERRORS)
+@router.get(
+    "/studies/{study_id}/trials", response_model=TrialPage, summary="List a study's trials", responses=_ERRORS
+)
 async def list_trials(
     request: Request,
     study_id: str,
     _: ReadAccess,
     state: Annotated[list[TrialState] | None, Query(description="Keep trials in these states")] = None,
-    sort: Annotated[str, Query(description="`number`, `started_at`, `finished_at`, `duration_s`, or any "
-                                           "metric name (trials without it come last)")] = "number",
+    sort: Annotated[
+        str,
+        Query(
+            description="`number`, `started_at`, `finished_at`, `duration_s`, or any "
+            "metric name (trials without it come last)"
+        ),
+    ] = "number",
     order: Annotated[Literal["asc", "desc"], Query(description="Sort direction")] = "asc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Trials to skip")] = 0,
@@ -45,18 +51,32 @@ async def list_trials(
         raise invalid("query.sort", sort, "one of " + ", ".join([*SORT_FIELDS, *snap.metric_names]))
     positions = snap.order(sort, order == "desc", tuple(sorted(set(states))))
     total = int(len(positions))
-    page = positions[offset: offset + limit]
+    page = positions[offset : offset + limit]
     items = b",".join(snap.encoded(n) for n in snap.numbers[page].tolist())
-    head = {"total": total, "limit": limit, "offset": offset,
-            "next_offset": offset + limit if offset + limit < total else None, "sort": sort, "order": order}
+    head = {
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + limit if offset + limit < total else None,
+        "sort": sort,
+        "order": order,
+    }
     body = b'{"items":[' + items + b"]," + json.dumps(head, separators=(",", ":")).encode()[1:]
     return Response(body, media_type="application/json", headers={"ETag": f'W/"{snap.version}"'})
 
 
-@router.get("/studies/{study_id}/trials/{number}", response_model=TrialDetail, summary="Show a trial",
-            responses=_ERRORS)
-def get_trial(study_id: str, number: Annotated[int, Path(ge=0, le=MAX_INT, description="Trial number")],
-              store: StoreDep, _: ReadAccess) -> Any:
+@router.get(
+    "/studies/{study_id}/trials/{number}",
+    response_model=TrialDetail,
+    summary="Show a trial",
+    responses=_ERRORS,
+)
+def get_trial(
+    study_id: str,
+    number: Annotated[int, Path(ge=0, le=MAX_INT, description="Trial number")],
+    store: StoreDep,
+    _: ReadAccess,
+) -> Any:
     """One trial with its per-repeat metrics and per-epoch measurements."""
     return trial_json(store.get_trial(study_id, number), detail=True)
 
@@ -65,15 +85,24 @@ def get_trial(study_id: str, number: Annotated[int, Path(ge=0, le=MAX_INT, descr
     "/studies/{study_id}/trials.parquet",
     summary="Download the trials as Parquet",
     response_class=Response,
-    responses={**_ERRORS, 200: {"content": {"application/vnd.apache.parquet": {}},
-                                "description": "trials.parquet (the engine's schema: param.*, metric.*, ...)"}},
+    responses={
+        **_ERRORS,
+        200: {
+            "content": {"application/vnd.apache.parquet": {}},
+            "description": "trials.parquet (the engine's schema: param.*, metric.*, ...)",
+        },
+    },
 )
 def trials_parquet(
     study_id: str,
     store: StoreDep,
     _: ReadAccess,
-    table: Annotated[Literal["trials", "measurements"], Query(
-        description="`trials` (one row per trial) or `measurements` (one row per trial, repeat and epoch)")] = "trials",
+    table: Annotated[
+        Literal["trials", "measurements"],
+        Query(
+            description="`trials` (one row per trial) or `measurements` (one row per trial, repeat and epoch)"
+        ),
+    ] = "trials",
 ) -> Response:
     """The study's trials in the engine's Parquet schema (readable by pyarrow, pandas, DuckDB)."""
     import pyarrow.parquet as pq
@@ -88,5 +117,8 @@ def trials_parquet(
         arrow = measurements_table(records)
     buffer = io.BytesIO()
     pq.write_table(arrow, buffer)
-    return Response(buffer.getvalue(), media_type="application/vnd.apache.parquet", headers={
-        "Content-Disposition": f'attachment; filename="{study_id}-{table}.parquet"'})
+    return Response(
+        buffer.getvalue(),
+        media_type="application/vnd.apache.parquet",
+        headers={"Content-Disposition": f'attachment; filename="{study_id}-{table}.parquet"'},
+    )

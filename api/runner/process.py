@@ -50,8 +50,16 @@ class StoreSink:
         self.store.write_trial(self.study_id, record, owner=self.owner)
 
 
-def run(study_id: str, owner: str, store: SqlStore, *, lease_s: float, heartbeat_s: float,
-        ray_address: str | None = None, trial_function: str | None = None) -> int:
+def run(
+    study_id: str,
+    owner: str,
+    store: SqlStore,
+    *,
+    lease_s: float,
+    heartbeat_s: float,
+    ray_address: str | None = None,
+    trial_function: str | None = None,
+) -> int:
     """Drive the study to its end; returns the process exit status."""
     from api import engine  # the engine's spec schema (torch- and Ray-free)
     from api.runner import drive  # the engine's runner (imports Ray lazily)
@@ -61,8 +69,15 @@ def run(study_id: str, owner: str, store: SqlStore, *, lease_s: float, heartbeat
         log.error("study %s is not leased to %s (owner %s); exiting", study_id, owner, study.lease_owner)
         return EXIT_NOT_OWNER
     cancel = threading.Event()
-    keeper = LeaseKeeper(store, study_id, owner, lease_s=lease_s, heartbeat_s=heartbeat_s, on_cancel=cancel.set,
-                         on_lost=lambda: _lost(cancel))
+    keeper = LeaseKeeper(
+        store,
+        study_id,
+        owner,
+        lease_s=lease_s,
+        heartbeat_s=heartbeat_s,
+        on_cancel=cancel.set,
+        on_lost=lambda: _lost(cancel),
+    )
     keeper.start()
     if keeper.lost:
         return EXIT_LEASE_LOST
@@ -81,8 +96,12 @@ def run(study_id: str, owner: str, store: SqlStore, *, lease_s: float, heartbeat
         records = store.records(study_id)
         log.info("study %s: run %d, %d trials already stored", study_id, study.runs, len(records))
         outcome = drive.run_study(
-            spec, StoreSink(store, study_id, owner), resume=records, cancel=cancel,
-            address=ray_address, trial_function=trial_function,
+            spec,
+            StoreSink(store, study_id, owner),
+            resume=records,
+            cancel=cancel,
+            address=ray_address,
+            trial_function=trial_function,
         )
         if keeper.lost:
             return EXIT_LEASE_LOST
@@ -114,18 +133,29 @@ def _tail(exc: BaseException, limit: int = 6) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m api.runner.process", description=__doc__.splitlines()[0])
     parser.add_argument("--study", required=True, help="study id")
-    parser.add_argument("--owner", required=True, help="the lease owner the scheduler acquired for this runner")
+    parser.add_argument(
+        "--owner", required=True, help="the lease owner the scheduler acquired for this runner"
+    )
     parser.add_argument("--database-url", required=True, help="SQLAlchemy URL of the store")
     parser.add_argument("--lease-s", type=float, required=True, help="lease duration in seconds")
     parser.add_argument("--heartbeat-s", type=float, required=True, help="seconds between renewals")
-    parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS or local)")
+    parser.add_argument(
+        "--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS or local)"
+    )
     parser.add_argument("--trial-function", default=None, help="module:function run per trial")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = SqlStore(args.database_url, create=False)
     try:
-        return run(args.study, args.owner, store, lease_s=args.lease_s, heartbeat_s=args.heartbeat_s,
-                   ray_address=args.ray_address, trial_function=args.trial_function)
+        return run(
+            args.study,
+            args.owner,
+            store,
+            lease_s=args.lease_s,
+            heartbeat_s=args.heartbeat_s,
+            ray_address=args.ray_address,
+            trial_function=args.trial_function,
+        )
     finally:
         store.close()
 

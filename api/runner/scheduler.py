@@ -141,16 +141,31 @@ class Scheduler:
             return False
         study = self.store.get_study(study_id)
         if study.runs > self.settings.max_study_runs:
-            self.store.finish(study_id, owner, "FAILED", error=(
-                f"the study's runner was started {study.runs - 1} times without finishing "
-                f"(max_study_runs = {self.settings.max_study_runs}); see the runner logs"))
+            self.store.finish(
+                study_id,
+                owner,
+                "FAILED",
+                error=(
+                    f"the study's runner was started {study.runs - 1} times without finishing "
+                    f"(max_study_runs = {self.settings.max_study_runs}); see the runner logs"
+                ),
+            )
             return False
         log_path = self._log_dir() / f"{study_id}.log"
         cmd = [
-            sys.executable, "-m", "api.runner.process",
-            "--study", study_id, "--owner", owner,
-            "--database-url", self.settings.database_url,
-            "--lease-s", str(self.settings.lease_s), "--heartbeat-s", str(self.settings.heartbeat_s),
+            sys.executable,
+            "-m",
+            "api.runner.process",
+            "--study",
+            study_id,
+            "--owner",
+            owner,
+            "--database-url",
+            self.settings.database_url,
+            "--lease-s",
+            str(self.settings.lease_s),
+            "--heartbeat-s",
+            str(self.settings.heartbeat_s),
         ]
         if self.settings.ray_address:
             cmd += ["--ray-address", self.settings.ray_address]
@@ -159,14 +174,21 @@ class Scheduler:
         try:
             with open(log_path, "ab") as out:
                 process = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    start_new_session=True, cwd=os.getcwd(), env=_runner_env(),
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=os.getcwd(),
+                    env=_runner_env(),
                 )
         except OSError:
             log.exception("could not start the runner of study %s", study_id)
             self.store.release_lease(study_id, owner)
             return False
-        log.info("study %s: runner pid %d started (run %d, log %s)", study_id, process.pid, study.runs, log_path)
+        log.info(
+            "study %s: runner pid %d started (run %d, log %s)", study_id, process.pid, study.runs, log_path
+        )
         self._children[study_id] = _Child(study_id, owner, process, log_path)
         return True
 
@@ -178,8 +200,12 @@ class Scheduler:
             del self._children[study_id]
             if self.store.release_lease(study_id, child.owner):
                 # It died holding the lease (killed, crashed): back to the queue to be resumed.
-                log.warning("runner of study %s exited with %s without finishing; requeued (log %s)",
-                            study_id, code, child.log_path)
+                log.warning(
+                    "runner of study %s exited with %s without finishing; requeued (log %s)",
+                    study_id,
+                    code,
+                    child.log_path,
+                )
 
     def _log_dir(self) -> Path:
         if self.settings.runner_log_dir:

@@ -40,8 +40,15 @@ def trial_values(record: TrialRecord) -> dict[str, Any]:
 def measurement_rows(study_id: str, record: TrialRecord) -> list[dict[str, Any]]:
     """One measurement row per per-epoch report of ``record``."""
     return [
-        {"study_id": study_id, "number": record.number, "idx": i, "repeat": m.repeat, "epoch": m.epoch,
-         "reported_at": epoch_s(m.reported_at), "values": _finite_or_text(m.metrics)}
+        {
+            "study_id": study_id,
+            "number": record.number,
+            "idx": i,
+            "repeat": m.repeat,
+            "epoch": m.epoch,
+            "reported_at": epoch_s(m.reported_at),
+            "values": _finite_or_text(m.metrics),
+        }
         for i, m in enumerate(record.measurements)
     ]
 
@@ -49,7 +56,9 @@ def measurement_rows(study_id: str, record: TrialRecord) -> list[dict[str, Any]]
 def to_record(info: TrialInfo) -> TrialRecord:
     """The engine's record of a stored trial (measurements included when they were loaded)."""
     measurements = tuple(
-        Measurement(epoch=m["epoch"], metrics=m["metrics"], repeat=m["repeat"], reported_at=utc(m["reported_at"]))
+        Measurement(
+            epoch=m["epoch"], metrics=m["metrics"], repeat=m["repeat"], reported_at=utc(m["reported_at"])
+        )
         for m in info.measurements or ()
     )
     fields: dict[str, Any] = {}
@@ -59,10 +68,18 @@ def to_record(info: TrialInfo) -> TrialRecord:
         fields["metrics"] = info.metrics
         fields["metrics_std"] = info.metrics_std
     return TrialRecord(
-        trial_id=info.trial_id, number=info.number, state=info.state, params=info.params,
-        seeds=info.seeds, measurements=measurements, created_at=utc(info.created_at),
-        started_at=utc(info.started_at), finished_at=utc(info.finished_at), node=info.node,
-        error=info.error, **fields,
+        trial_id=info.trial_id,
+        number=info.number,
+        state=info.state,
+        params=info.params,
+        seeds=info.seeds,
+        measurements=measurements,
+        created_at=utc(info.created_at),
+        started_at=utc(info.started_at),
+        finished_at=utc(info.finished_at),
+        node=info.node,
+        error=info.error,
+        **fields,
     )
 
 
@@ -75,8 +92,11 @@ def _finite_or_text(metrics: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in metrics.items():
         v = float(value)
-        out[name] = v if v == v and v not in (float("inf"), float("-inf")) else (
-            "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+        out[name] = (
+            v
+            if v == v and v not in (float("inf"), float("-inf"))
+            else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+        )
     return out
 
 

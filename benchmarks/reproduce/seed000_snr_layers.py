@@ -3,7 +3,8 @@ accuracy and run time for 2, 3 and 4 layers (fig. 4), on MNIST with the paper's 
 (784-256-128-10 ReLU, NLL, AnalogSGD batch 32, lr 0.05, step LR x0.5 every third of the run).
 
 The SNR (paper 000 eq. 2, gamma = 1 / sigma^2 for |w| <= 1) applies to the forward and backward
-weight reads and to the update, as in the paper. The devices are aihwkit's default
+weight reads and to the update, as in the paper; each device also runs without any AWGN as the
+noise-free reference (``snr_db: null`` in the JSON). The devices are aihwkit's default
 ConstantStep / LinearStep / ExpStep devices on the gokmen_vlasov periphery.
 
     .venv/bin/python benchmarks/reproduce/seed000_snr_layers.py            # ~15 min on 2 busy cores
@@ -21,14 +22,17 @@ DEVICES = {"constant": "ConstantStepDevice", "linear": "LinearStepDevice", "expo
 LAYERS = {2: [128], 3: [256, 128], 4: [512, 256, 128]}  # paper: 128-10, 256-128-10, 512-256-128-10
 
 
-def trial(args, *, device: str, snr: float, hidden: list[int], seed: int) -> dict:
+def trial(args, *, device: str, snr: float | None, hidden: list[int], seed: int) -> dict:
+    """The baseline trial; ``snr=None`` is the noise-free reference (no AWGN anywhere)."""
     epochs = args.epochs
+    hardware = {"preset": "gokmen_vlasov", "device": {"type": DEVICES[device]}}
+    if snr is not None:
+        hardware |= {"forward.snr_db": snr, "backward.snr_db": snr, "update.snr_db": snr}
     return {
         "dataset": {"name": "mnist", "data_dir": args.data_dir, "max_train_samples": args.train,
                     "max_test_samples": args.test},
         "model": {"name": "fcnn", "hidden": hidden, "activation": "relu"},
-        "hardware": {"preset": "gokmen_vlasov", "device": {"type": DEVICES[device]},
-                     "forward.snr_db": snr, "backward.snr_db": snr, "update.snr_db": snr},
+        "hardware": hardware,
         "training": {"epochs": epochs, "batch_size": 32, "lr": 0.05, "loss": "nll",
                      "schedule": {"type": "step", "step_size": max(1, epochs // 3), "gamma": 0.5}},
         "evaluation": {"repeats": 1, "drift_times_s": []},
@@ -38,7 +42,7 @@ def trial(args, *, device: str, snr: float, hidden: list[int], seed: int) -> dic
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--snr", type=float, nargs="+", default=[6, 9, 12, 18, 34])
+    p.add_argument("--snr", type=float, nargs="+", default=[6, 9, 12, 18, 24, 30, 34])
     p.add_argument("--train", type=int, default=6000, help="training examples (of 60,000)")
     p.add_argument("--test", type=int, default=2000, help="test examples (of 10,000)")
     p.add_argument("--epochs", type=int, default=3)
@@ -48,7 +52,7 @@ def main() -> None:
     start = time.time()
     snr_rows = []
     for device in DEVICES:
-        for snr in args.snr:
+        for snr in [*args.snr, None]:
             accs = []
             for seed in range(args.seeds):
                 m = run_trial(trial(args, device=device, snr=snr, hidden=[256, 128], seed=seed),
@@ -57,7 +61,7 @@ def main() -> None:
             mean, std = mean_std(accs)
             snr_rows.append({"device": device, "snr_db": snr, "test_accuracy": mean, "test_accuracy_std": std,
                              "train_time_s": m["train_time_s"]})
-            log(f"{device:<12} {snr:>5} dB  test accuracy {mean:.4f} ± {std:.4f}")
+            log(f"{device:<12} {'none' if snr is None else snr:>5} dB  test accuracy {mean:.4f} ± {std:.4f}")
     layer_rows = []
     for n_layers, hidden in LAYERS.items():
         accs, times = [], []
@@ -75,13 +79,15 @@ def main() -> None:
 
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for device in DEVICES:
-        rows = [r for r in snr_rows if r["device"] == device]
+    for i, device in enumerate(DEVICES):
+        rows = [r for r in snr_rows if r["device"] == device and r["snr_db"] is not None]
+        ref = next(r for r in snr_rows if r["device"] == device and r["snr_db"] is None)
         ax1.errorbar([r["snr_db"] for r in rows], [r["test_accuracy"] for r in rows],
-                     yerr=[r["test_accuracy_std"] for r in rows], marker="o", label=f"{device} step")
+                     yerr=[r["test_accuracy_std"] for r in rows], marker="o", color=f"C{i}", label=f"{device} step")
+        ax1.axhline(ref["test_accuracy"], color=f"C{i}", linestyle=":", linewidth=1)
     ax1.set_xlabel("SNR (dB)")
     ax1.set_ylabel("test accuracy")
-    ax1.set_title("paper 000 fig. 5: accuracy vs SNR")
+    ax1.set_title("paper 000 fig. 5: accuracy vs SNR (dotted: no noise)")
     ax1.legend()
     ax2.bar([str(r["layers"]) for r in layer_rows], [r["test_accuracy"] for r in layer_rows], color="tab:blue")
     ax2.set_xlabel("layers")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dse.results import TrialRecord
+    from dse.runner import StudyOutcome
+    from dse.spec import StudySpec
 
 DEFAULT_RESULTS_ROOT = "results"
 """Results go to ``results/<study name>`` under the working directory unless ``--results``."""
@@ -60,9 +67,9 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.ok else EXIT_STOPPED
 
 
-def print_summary(spec, records, outcome, directory: Path) -> None:  # type: ignore[no-untyped-def]
+def print_summary(spec: StudySpec, records: Sequence[TrialRecord], outcome: StudyOutcome, directory: Path) -> None:
     """What ``dse run`` prints at the end: why it stopped, the front (or best) and where results are."""
-    from dse.commands.results import pareto_report, print_best, print_pareto, best_report
+    from dse.commands.results import best_report, pareto_report, print_best, print_pareto
 
     out = sys.stdout
     reason = {

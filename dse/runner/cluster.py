@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Any, Self
 
 from dse.errors import ConflictError, DSEError
 
@@ -50,10 +50,10 @@ class RayConnection:
             ray.shutdown()
             self.connected_here = False
 
-    def __enter__(self) -> RayConnection:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

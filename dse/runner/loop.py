@@ -23,10 +23,10 @@ import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from dse.results.records import Measurement, TrialRecord, TrialSink, TrialState, utc_now
+from dse.results.records import Measurement, TrialRecord, TrialSink, TrialState
 from dse.runner.progress import ProgressTracker, StudyEvent, StudyListener
 from dse.searchers.base import FINISHED, Searcher
 from dse.spec import StudySpec
@@ -87,7 +87,7 @@ def _params_key(params: Mapping[str, Any]) -> str:
 
 def timestamp(seconds: float | None) -> datetime | None:
     """A POSIX time as an aware UTC datetime (None stays None)."""
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class StudyLoop:
@@ -118,6 +118,8 @@ class StudyLoop:
         self._stop_message: str | None = None
         self._searcher_done = False
         self._next_number = 0
+        self._unwritten: dict[str, TrialRecord] = {}
+        self.write_error: str | None = None  # the sink's last error while records wait
         self._load_history(history)
 
     # -- resume ---------------------------------------------------------------------------------
@@ -308,7 +310,46 @@ class StudyLoop:
         self.records[record.trial_id] = record
         self.tracker.update(record)
         if self.sink is not None:
-            self.sink.write_trial(record)
+            self._unwritten[record.trial_id] = record
+            self.flush_writes()
+
+    def flush_writes(self) -> bool:
+        """Hand the sink the records it has not taken yet (in trial-number order).
+
+        A sink that raises (a database restarting, a full disk) does not fail the trial: its
+        latest record waits here and every later write, tick and the end of the study try again.
+        Returns True when nothing is left waiting.
+        """
+        with self._lock:
+            if self.sink is None:
+                return True
+            for trial_id in sorted(self._unwritten, key=lambda t: self._unwritten[t].number):
+                try:
+                    self.sink.write_trial(self._unwritten[trial_id])
+                except Exception as exc:  # noqa: BLE001 - any sink failure is retried
+                    if self.write_error is None:
+                        log.warning("the sink refused trial %s (%s: %s); retrying", trial_id, type(exc).__name__, exc)
+                    self.write_error = f"{type(exc).__name__}: {exc}"
+                    return False
+                del self._unwritten[trial_id]
+            if self.write_error is not None:
+                log.warning("the sink accepts records again")
+                self.write_error = None
+            return True
+
+    @property
+    def unwritten(self) -> list[TrialRecord]:
+        """Records the sink has not accepted yet."""
+        return sorted(self._unwritten.values(), key=lambda r: r.number)
+
+    def trial_restarted(self, trial_id: str, reason: str) -> None:
+        """The backend restarts a trial whose worker was lost: its partial measurements go."""
+        with self._lock:
+            record = self.records.get(trial_id)
+            if record is None or record.state.is_finished:
+                return
+            log.warning("trial %s restarts: %s", trial_id, reason)
+            self.records[trial_id] = dataclasses.replace(record, measurements=())
 
     def _emit(self, kind: str, record: TrialRecord | None = None, message: str | None = None) -> None:
         if not self.listeners:
@@ -317,12 +358,15 @@ class StudyLoop:
         for listener in self.listeners:
             try:
                 listener(event)
-            except Exception:  # noqa: BLE001 - a broken listener must not stop the study
+            except Exception:
                 log.exception("progress listener %r failed on %s", listener, kind)
 
     def emit(self, kind: str, message: str | None = None) -> None:
-        """Send a study-level event (``study_started``, ``tick``, ``study_finished``)."""
+        """Send a study-level event (``study_started``, ``tick``, ``study_finished``); a tick
+        also retries records the sink refused."""
         with self._lock:
+            if kind == "tick" and self._unwritten:
+                self.flush_writes()
             self._emit(kind, None, message)
 
     def all_records(self) -> list[TrialRecord]:

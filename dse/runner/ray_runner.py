@@ -91,6 +91,11 @@ class RayTuneRunner:
         reuse_actors: run trial after trial in the same worker process (the default);
             ``False`` is Ray Tune's own default, a new actor per trial, kept for comparison
             (``benchmarks/dse_overhead.py``).
+        max_retries: how often a trial whose worker was lost (a crashed process, a dead node) is
+            started again before it is recorded FAILED. Exceptions of the trial function are
+            never retried: they are the trial's result.
+        write_retry_s: at the end of the study, how long to keep offering the sink records it
+            refused (during the study they are retried on every write and tick).
     """
 
     def __init__(
@@ -107,6 +112,8 @@ class RayTuneRunner:
         preload_datasets: bool = True,
         tick_s: float = 1.0,
         reuse_actors: bool = True,
+        max_retries: int = 2,
+        write_retry_s: float = 60.0,
     ) -> None:
         self.spec = spec
         self.sink = sink
@@ -118,6 +125,10 @@ class RayTuneRunner:
         self.preload_datasets = preload_datasets
         self.tick_s = tick_s
         self.reuse_actors = reuse_actors
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries: got {max_retries!r}; accepted: an integer >= 0")
+        self.max_retries = max_retries
+        self.write_retry_s = write_retry_s
         if searcher is None:
             from dse.searchers import make_searcher
 
@@ -165,6 +176,7 @@ class RayTuneRunner:
             final = self.loop.finish(reason)
             shutil.rmtree(storage, ignore_errors=True)
             connection.close()
+        self._flush_sink()
         self.loop.emit("study_finished", self.loop.stop_message or final)
         return StudyOutcome(
             study=self.spec.name,
@@ -174,6 +186,17 @@ class RayTuneRunner:
             progress=self.loop.tracker.snapshot(),
             ray_address=connection.address,
         )
+
+    def _flush_sink(self) -> None:
+        """Offer the sink the records it refused until it takes them or ``write_retry_s`` passes."""
+        deadline = time.monotonic() + self.write_retry_s
+        while not self.loop.flush_writes():
+            if time.monotonic() >= deadline:
+                left = self.loop.unwritten
+                raise DSEError(f"{len(left)} trial records could not be written "
+                               f"({', '.join(r.trial_id for r in left[:5])}{' ...' if len(left) > 5 else ''}): "
+                               f"{self.loop.write_error}")
+            time.sleep(1.0)
 
     def _final_reason(self, elapsed_s: float) -> StopReason:
         if self.loop.stop_reason is not None:
@@ -275,7 +298,7 @@ class RayTuneRunner:
                 verbose=0,
                 callbacks=[LoopCallback(key, tick_s=self.tick_s)],
                 stop=LoopStopper(key),
-                failure_config=tune.FailureConfig(max_failures=0),
+                failure_config=tune.FailureConfig(max_failures=self.max_retries),
             ),
         )
 

@@ -21,6 +21,7 @@ The landscape (``lr`` = ``training.lr``, ``bs`` = ``training.batch_size``, ``hid
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -55,8 +56,8 @@ def synthetic_metrics(config: Mapping[str, Any]) -> dict[str, float]:
         + noise
     )
     widths = [64, *hidden, 10]
-    macs = sum(a * b for a, b in zip(widths, widths[1:]))
-    n_params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    macs = sum(a * b for a, b in itertools.pairwise(widths))
+    n_params = sum(a * b + b for a, b in itertools.pairwise(widths))
     return {
         "accuracy": min(1.0, max(0.0, accuracy)),
         "train_time_s": 1e-4 * epochs * macs / math.sqrt(bs),

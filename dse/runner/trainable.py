@@ -80,7 +80,7 @@ def resolve_trial_fn(path: str) -> TrialFunction:
     except AttributeError:
         raise ValueError(f"trial_fn: module {module_name!r} has no attribute {attr!r}") from None
     if not callable(fn):
-        raise ValueError(f"trial_fn: {path!r} is a {type(fn).__name__}, not a function")
+        raise TypeError(f"trial_fn: {path!r} is a {type(fn).__name__}, not a function")
     _FUNCTIONS[path] = fn
     return fn
 

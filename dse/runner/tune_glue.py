@@ -142,6 +142,12 @@ class LoopCallback(_LoopUser, Callback):
         self._last_epoch.pop(trial_id, None)
         self.loop.trial_ended(trial_id, TrialState.FAILED, tune_error_text(trial))
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        trial_id = self._id(trial)
+        self._finals.pop(trial_id, None)
+        self._last_epoch.pop(trial_id, None)
+        self.loop.trial_restarted(trial_id, tune_error_text(trial))
+
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()
         if now - self._last_tick >= self.tick_s:

@@ -40,14 +40,14 @@ from simulator._config import Config, check_range
 from simulator.errors import ConfigError
 
 __all__ = [
-    "DeviceConfig",
-    "PulsedDeviceConfig",
-    "IdealDevice",
     "ConstantStepDevice",
-    "LinearStepDevice",
-    "SoftBoundsDevice",
+    "DeviceConfig",
     "ExpStepDevice",
+    "IdealDevice",
+    "LinearStepDevice",
     "PowStepDevice",
+    "PulsedDeviceConfig",
+    "SoftBoundsDevice",
 ]
 
 
@@ -273,11 +273,10 @@ class ExpStepDevice(PulsedDeviceConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("A_up", "A_down", "gamma_up", "gamma_down", "dw_min_std_add",
-                     "dw_min_std_slope", "write_noise_std"):
+        for name in ("A_up", "A_down", "gamma_up", "gamma_down", "a", "b"):
+            _finite(name, getattr(self, name))  # fits may be negative (aihwkit's ReRamESPreset)
+        for name in ("dw_min_std_add", "dw_min_std_slope", "write_noise_std"):
             _non_negative(name, getattr(self, name))
-        _finite("a", self.a)
-        _finite("b", self.b)
 
 
 @dataclass

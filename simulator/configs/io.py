@@ -5,7 +5,8 @@ for the backward pass). The semantics follow aihwkit's ``IOParameters`` (single-
 ``ONE_PASS`` analog MVM type); for an input vector ``x`` of one tile the analog MVM computes
 
 1. noise management: ``alpha = max_j |x_j|`` (``abs_max``), ``max_j x_j`` (``max``) or 1
-   (``none``), saturated at ``nm_thres`` when that is > 0;
+   (``none``), saturated at ``nm_thres`` when that is > 0 (an all-zero vector gives a zero
+   output, as in aihwkit's C++ tiles; with ``max`` a vector without positive entries uses 1);
 2. bound management: a reduction ``r`` (1, then 2, 4, ... for iterative management);
 3. DAC: ``x' = clip(Q_in(x / (alpha r)), -inp_bound, inp_bound)``, ``Q_in`` rounding to the
    step ``2 inp_bound / (2**inp_bits - 2)`` (stochastically with ``inp_sto_round``), then

@@ -37,7 +37,7 @@ from simulator.configs.devices import (
 )
 from simulator.configs.io import IOConfig, perfect_io
 from simulator.configs.mapping import MappingConfig
-from simulator.configs.noise import NoiseConfig, PCMLikeProgNoise, DriftConfig, ReadNoiseConfig
+from simulator.configs.noise import DriftConfig, NoiseConfig, PCMLikeProgNoise, ReadNoiseConfig
 from simulator.configs.rpu import ModifierConfig, RPUConfig
 from simulator.configs.update import UpdateConfig
 from simulator.errors import ConfigError

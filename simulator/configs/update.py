@@ -71,9 +71,9 @@ class UpdateConfig(Config):
 
     snr_db: float | None = None
     """Update SNR in dB (paper 000 eq. 2): write noise of std ``10 ** (-snr_db / 20)`` in weight
-    units. After every update the weight the forward pass reads is the device's hidden weight
-    plus fresh ``N(0, sigma**2)`` noise (it does not accumulate); replaces the device's
-    ``write_noise_std``. ``None``: no SNR given (the device's ``write_noise_std`` applies)."""
+    units, replacing the device's ``write_noise_std``. Every device that receives a pulse in an
+    update shows the forward pass its hidden weight plus fresh ``N(0, sigma**2)`` noise (the noise
+    does not accumulate in the device state). ``None``: the device's ``write_noise_std`` applies."""
 
     rng: Literal["pool", "torch"] = "pool"
     """Random numbers of the update: ``"pool"`` (windows of a pre-drawn pool, fast) or

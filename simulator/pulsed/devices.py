@@ -17,8 +17,9 @@ Two rules use it:
 * :meth:`DeviceModel.pulse_` — one pulse per device, aihwkit's ``update_once`` verbatim in
   meaning (cycle-to-cycle noise per pulse, clipping after every pulse). It is the reference the
   tests and :mod:`simulator.pulsed.reference` use.
-* :meth:`DeviceModel.respond_` — the response to ``n_up`` up and ``n_down`` down pulses applied
-  together (a mini-batch), in closed form, see :mod:`simulator.pulsed.response`.
+* :meth:`DeviceModel.respond_` / :meth:`DeviceModel.respond_moments_` — the response to the
+  ``n_up`` up and ``n_down`` down pulses of a mini-batch applied together, in closed form, from
+  exact counts or from their moments (see :mod:`simulator.pulsed.response`).
 """
 
 from __future__ import annotations
@@ -43,8 +44,15 @@ from simulator.rng import RandomSource
 
 State = dict[str, torch.Tensor]
 
-__all__ = ["DeviceModel", "ConstantStepModel", "LinearStepModel", "ExpStepModel", "PowStepModel",
-           "device_model", "State"]
+__all__ = [
+    "ConstantStepModel",
+    "DeviceModel",
+    "ExpStepModel",
+    "LinearStepModel",
+    "PowStepModel",
+    "State",
+    "device_model",
+]
 
 
 class DeviceModel:

@@ -48,7 +48,7 @@ def probabilities(x: torch.Tensor, d: torch.Tensor, lr: float, granularity: floa
     """Per-sample ``BL``, ``A`` and ``B`` applied to ``x`` and ``d`` (``lr > 0``)."""
     n = x.shape[0]
     g = float(granularity)
-    nonneg_x = bool(x.min() >= 0)
+    nonneg_x = bool(x.min() >= 0) if n else True
     # calculateBlAB
     if not cfg.fixed_bl and not cfg.update_bl_management and g * cfg.desired_bl < lr:
         bl0, scale0 = max(math.ceil(lr / g), 1), 1.0

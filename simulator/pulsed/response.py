@@ -78,16 +78,14 @@ def respond_moments_(model: DeviceModel, w: torch.Tensor, state: State, moments:
         return _respond_(model, w, state, n_down, n_up, xi, (var_down, var_up))
     # Constant steps: the mean change is s_up n_up - s_down n_down = delta t - mean_step m; with
     # c = 1 + std^2 the variance is sum_dir sq_dir (c n_dir - q_dir)
-    # = mean_sq (c t - q) - delta_sq (c m - r), or (mean_sq t - delta_sq m)(c - q / t) without r.
+    # = c (mean_sq t - delta_sq m) - mean_sq q + delta_sq r; without r (symmetric steps) the last
+    # term, delta_sq (q_down - q_up), is left out.
     terms = _constant_step_terms(state, model.dw_min_std)
-    c = 1.0 + model.dw_min_std**2
     w.addcmul_(t, terms["delta"]).addcmul_(m, terms["mean_step"], value=-1.0)
-    if r is None:
-        var = torch.mul(t, terms["mean_sq"]).addcmul_(m, terms["delta_sq"], value=-1.0)
-        var.mul_(torch.addcdiv(terms["one_plus_std2"], q, t.clamp_(min=_TINY), value=-1.0))
-    else:
-        var = torch.mul(r.sub_(m, alpha=c), terms["delta_sq"]).addcmul_(q.sub_(t, alpha=c), terms["mean_sq"],
-                                                                         value=-1.0)
+    var = torch.mul(t, terms["c_mean_sq"]).addcmul_(m, terms["c_delta_sq"], value=-1.0)
+    var.addcmul_(q, terms["mean_sq"], value=-1.0)
+    if r is not None:
+        var.addcmul_(r, terms["delta_sq"])
     w.addcmul_(var.clamp_(min=0.0).sqrt_(), xi)
     return model.clip_(w, state)
 
@@ -114,13 +112,14 @@ def _respond_(model: DeviceModel, w: torch.Tensor, state: State, n_down: torch.T
 def _constant_step_terms(state: State, std: float) -> State:
     """Per-device combinations of the constant steps (cached in the state under ``_`` keys)."""
     if "_delta" not in state:
-        state["_one_plus_std2"] = torch.tensor(1.0 + std * std, dtype=state["scale_up"].dtype,
-                                               device=state["scale_up"].device)
         up, down = state["scale_up"], state["scale_down"]
         sq_up, sq_down = up * up, down * down
+        c = 1.0 + std * std
         state["_sq_up"], state["_sq_down"] = sq_up, sq_down
         state["_mean_step"] = (up + down).mul_(0.5)
         state["_delta"] = (up - down).mul_(0.5)
         state["_mean_sq"] = (sq_up + sq_down).mul_(0.5)
         state["_delta_sq"] = (sq_up - sq_down).mul_(0.5)
+        state["_c_mean_sq"] = state["_mean_sq"] * c
+        state["_c_delta_sq"] = state["_delta_sq"] * c
     return {k[1:]: v for k, v in state.items() if k.startswith("_")}

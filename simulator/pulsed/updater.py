@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from simulator.configs.devices import ConstantStepDevice, DeviceConfig, PulsedDeviceConfig
@@ -69,6 +67,7 @@ class PulsedUpdater:
         # the signed sum of p^2 splits the count variance by direction; symmetric constant steps
         # do without it (see simulator.pulsed.aggregate)
         self._signed_q = not (isinstance(device_cfg, ConstantStepDevice) and device_cfg.up_down == 0.0)
+        self._scratch: dict[str, torch.Tensor] = {}
         self._hidden: torch.Tensor | None = None
         self._seen_version: int | None = None
 
@@ -157,7 +156,7 @@ class PulsedUpdater:
                 touched = (n[: self.out_size] + n[self.out_size :]) > 0
             model.respond_(w, self.state, n, xi)
             return touched
-        moments = aggregate_moments(probs, signed_q=self._signed_q)
+        moments = aggregate_moments(probs, signed_q=self._signed_q, scratch=self._scratch)
         touched = None
         if self.write_noise > 0.0:
             # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-(t + q / 2)) to second order in p

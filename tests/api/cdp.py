@@ -18,11 +18,23 @@ class Chromium:
 
     def __init__(self, binary: str, profile: Path, *, width: int = 1400, height: int = 1100) -> None:
         self.process = subprocess.Popen(
-            [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-             f"--user-data-dir={profile}", "--remote-debugging-port=0", "--remote-allow-origins=*",
-             f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                binary,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
@@ -35,7 +47,9 @@ class Chromium:
         req = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT")
         with urllib.request.urlopen(req, timeout=30) as resp:
             target = json.load(resp)
-        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        self.ws = websocket.create_connection(
+            target["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
         self._id = 0
         self.send("Page.enable")
         self.send("Runtime.enable")
@@ -79,7 +93,9 @@ class Chromium:
         self.send("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
 
     def screenshot(self, path: Path) -> bytes:
-        data = base64.b64decode(self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"])
+        data = base64.b64decode(
+            self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
+        )
         path.write_bytes(data)
         return data
 

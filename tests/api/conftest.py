@@ -45,7 +45,9 @@ def postgres_url() -> str:
 def chromium_path() -> str:
     path = os.environ.get("DSE_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path or not os.access(path, os.X_OK):
-        require_service("Chromium", "no chromium binary (set DSE_TEST_CHROMIUM or run scripts/ci-services.sh)")
+        require_service(
+            "Chromium", "no chromium binary (set DSE_TEST_CHROMIUM or run scripts/ci-services.sh)"
+        )
     return path  # type: ignore[return-value]
 
 
@@ -104,7 +106,9 @@ def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
 
 def make_settings(database_url: str, **changes: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": database_url, "write_tokens": ("test-write-token",), "read_tokens": ("test-read-token",),
+        "database_url": database_url,
+        "write_tokens": ("test-write-token",),
+        "read_tokens": ("test-read-token",),
         "run_studies": False,
     }
     values.update(changes)

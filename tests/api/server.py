@@ -31,15 +31,26 @@ class ServiceProcess:
 
     def start(self, timeout_s: float = 120.0) -> ServiceProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DSE_") or k.startswith("DSE_TEST_")}
-        env.update({
-            "DSE_DATABASE_URL": self.database_url, "DSE_WRITE_TOKENS": WRITE_TOKEN, "DSE_READ_TOKENS": READ_TOKEN,
-            "DSE_PORT": "0", "DSE_RUNNER_LOG_DIR": str(self.log_path.parent / "runner-logs"),
-            "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "DSE_DATABASE_URL": self.database_url,
+                "DSE_WRITE_TOKENS": WRITE_TOKEN,
+                "DSE_READ_TOKENS": READ_TOKEN,
+                "DSE_PORT": "0",
+                "DSE_RUNNER_LOG_DIR": str(self.log_path.parent / "runner-logs"),
+                "PYTHONPATH": str(ROOT),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update({f"DSE_{k.upper()}": v for k, v in self.settings.items()})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dse.cli", "serve"], cwd=ROOT, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "dse.cli", "serve"],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         found = threading.Event()
 

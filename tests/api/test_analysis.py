@@ -28,23 +28,65 @@ def trials(draw: st.DrawFn) -> list[TrialInfo]:
     for i in range(n):
         state = draw(st.sampled_from(["COMPLETED"] * 5 + ["FAILED", "RUNNING", "PRUNED"]))
         metrics = {m: draw(VALUES) for m in METRICS if draw(st.booleans()) or m == "a"}
-        out.append(TrialInfo(number=i, trial_id=f"t{i}", state=state, params={}, metrics=metrics, metrics_std={},
-                             seeds=(), repeat_metrics=(), created_at=None, started_at=None, finished_at=None,
-                             node=None, error=None, seq=i + 1))
+        out.append(
+            TrialInfo(
+                number=i,
+                trial_id=f"t{i}",
+                state=state,
+                params={},
+                metrics=metrics,
+                metrics_std={},
+                seeds=(),
+                repeat_metrics=(),
+                created_at=None,
+                started_at=None,
+                finished_at=None,
+                node=None,
+                error=None,
+                seq=i + 1,
+            )
+        )
     return out
 
 
 OBJECTIVES = st.lists(
-    st.builds(ObjectiveSpec, metric=st.sampled_from(METRICS[:3]), goal=st.sampled_from(["minimize", "maximize"]),
-              threshold=st.sampled_from([None, None, 1.0])),
-    min_size=1, max_size=3, unique_by=lambda o: o.metric)
-CONSTRAINTS = st.lists(st.builds(ConstraintSpec, metric=st.sampled_from(["cost", "b"]), op=st.sampled_from(["<=", ">="]),
-                                 bound=st.sampled_from([0.5, 1.0])), max_size=2)
+    st.builds(
+        ObjectiveSpec,
+        metric=st.sampled_from(METRICS[:3]),
+        goal=st.sampled_from(["minimize", "maximize"]),
+        threshold=st.sampled_from([None, None, 1.0]),
+    ),
+    min_size=1,
+    max_size=3,
+    unique_by=lambda o: o.metric,
+)
+CONSTRAINTS = st.lists(
+    st.builds(
+        ConstraintSpec,
+        metric=st.sampled_from(["cost", "b"]),
+        op=st.sampled_from(["<=", ">="]),
+        bound=st.sampled_from([0.5, 1.0]),
+    ),
+    max_size=2,
+)
 
 
 def _snapshot(items: list[TrialInfo]) -> StudySnapshot:
-    study = StudyInfo(id="s", name="s", spec={}, labels={}, state="RUNNING", cancel_requested=False, request_id=None,
-                      created_at=0.0, started_at=None, finished_at=None, error=None, runs=1, version=len(items))
+    study = StudyInfo(
+        id="s",
+        name="s",
+        spec={},
+        labels={},
+        state="RUNNING",
+        cancel_requested=False,
+        request_id=None,
+        created_at=0.0,
+        started_at=None,
+        finished_at=None,
+        error=None,
+        runs=1,
+        version=len(items),
+    )
     return StudySnapshot(study, items)
 
 
@@ -91,10 +133,25 @@ def test_hypervolume_history_equals_the_engine(items, objectives, constraints) -
 
 def test_long_histories_are_sampled_at_exact_values(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(5)
-    items = [TrialInfo(number=i, trial_id=f"t{i}", state="COMPLETED", params={},
-                       metrics={"a": float(x), "b": float(y)}, metrics_std={}, seeds=(), repeat_metrics=(),
-                       created_at=None, started_at=None, finished_at=None, node=None, error=None, seq=i)
-             for i, (x, y) in enumerate(rng.random((300, 2)))]
+    items = [
+        TrialInfo(
+            number=i,
+            trial_id=f"t{i}",
+            state="COMPLETED",
+            params={},
+            metrics={"a": float(x), "b": float(y)},
+            metrics_std={},
+            seeds=(),
+            repeat_metrics=(),
+            created_at=None,
+            started_at=None,
+            finished_at=None,
+            node=None,
+            error=None,
+            seq=i,
+        )
+        for i, (x, y) in enumerate(rng.random((300, 2)))
+    ]
     monkeypatch.setattr(analysis, "MAX_HISTORY_POINTS", 25)
     objectives = [ObjectiveSpec("a", "maximize"), ObjectiveSpec("b", "minimize")]
     got = analysis.hypervolume_history(_snapshot(items), objectives, [])["history"]

@@ -23,7 +23,9 @@ def served_study(tmp_path: Path) -> Any:
     """A finished study of 60 trials (55 completed, 5 failed) served by ``dse serve``."""
     url = f"sqlite:///{tmp_path / 'dash.db'}"
     store = SqlStore(url)
-    study, _ = store.create_study(spec_dict(name="dashboard-study"), name="dashboard-study", labels={"team": "ui"})
+    study, _ = store.create_study(
+        spec_dict(name="dashboard-study"), name="dashboard-study", labels={"team": "ui"}
+    )
     assert store.acquire_lease(study.id, "filler", 600)
     for rec in synthetic_records(55, seed=21) + synthetic_records(5, start=55, state="FAILED"):
         store.write_trial(study.id, rec, owner="filler")
@@ -55,37 +57,52 @@ def test_dashboard_renders_the_study(served_study: Any, tmp_path: Path) -> None:
         assert browser.wait_for("document.body.dataset.rendered") == "60"
         assert browser.evaluate("document.getElementById('name').textContent") == "dashboard-study"
         points = browser.evaluate("document.querySelectorAll('#pareto-plot circle.pt').length")
-        front = browser.evaluate("[...document.querySelectorAll('#pareto-plot circle.pt.front')]"
-                                 ".map(c => +c.dataset.trial).sort((a, b) => a - b)")
+        front = browser.evaluate(
+            "[...document.querySelectorAll('#pareto-plot circle.pt.front')]"
+            ".map(c => +c.dataset.trial).sort((a, b) => a - b)"
+        )
         assert points == len(pareto["points"]["trial"]) == 55
         assert front == sorted(t["number"] for t in pareto["front"]) and front
-        assert browser.evaluate("document.querySelectorAll('#pareto-plot circle.pt.infeasible').length") == \
-            pareto["points"]["rank"].count(-1)
+        assert browser.evaluate(
+            "document.querySelectorAll('#pareto-plot circle.pt.infeasible').length"
+        ) == pareto["points"]["rank"].count(-1)
         assert browser.evaluate("document.getElementById('x-metric').value") == "accuracy"
         assert browser.evaluate("document.getElementById('y-metric').value") == "train_time_s"
-        assert browser.evaluate("document.querySelector('#hv-plot path.hvline').getAttribute('d').length") > 10
+        assert (
+            browser.evaluate("document.querySelector('#hv-plot path.hvline').getAttribute('d').length") > 10
+        )
         assert browser.evaluate("document.querySelectorAll('#trials-table tbody tr').length") == 50
         assert browser.evaluate("document.getElementById('page').textContent") == "1-50 of 60"
 
         # Hover over a front point: its parameters are shown.
         n = front[0]
-        box = browser.evaluate(f"(() => {{ const r = document.querySelector('#pareto-plot circle[data-trial=\"{n}\"]')"
-                               ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        box = browser.evaluate(
+            f"(() => {{ const r = document.querySelector('#pareto-plot circle[data-trial=\"{n}\"]')"
+            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
         browser.hover(*box)
-        tip = browser.wait_for("(t => t.style.display === 'block' && t.textContent.includes('lr =') && t.textContent)"
-                               "(document.getElementById('tooltip'))")
+        tip = browser.wait_for(
+            "(t => t.style.display === 'block' && t.textContent.includes('lr =') && t.textContent)"
+            "(document.getElementById('tooltip'))"
+        )
         assert tip.startswith(f"trial {n} (front)") and "accuracy = " in tip and "hidden = " in tip
 
         # Choosing other metrics redraws the scatter.
-        browser.evaluate("(() => { const s = document.getElementById('y-metric'); s.value = 'n_params';"
-                         " s.dispatchEvent(new Event('change')); })()")
-        browser.wait_for("document.getElementById('y-goal').value === 'min' && "
-                         "document.querySelector('#pareto-plot .ylabel').textContent.startsWith('n_params')")
+        browser.evaluate(
+            "(() => { const s = document.getElementById('y-metric'); s.value = 'n_params';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
+        browser.wait_for(
+            "document.getElementById('y-goal').value === 'min' && "
+            "document.querySelector('#pareto-plot .ylabel').textContent.startsWith('n_params')"
+        )
 
         # Sorting the table by a metric (server-side sort).
         browser.evaluate("document.querySelector('#trials-table th[data-sort=\"accuracy\"]').click()")
-        first = browser.wait_for("document.querySelector('#trials-table th[data-sort=\"accuracy\"].sorted-asc') && "
-                                 "document.querySelector('#trials-table tbody tr').dataset.trial")
+        first = browser.wait_for(
+            "document.querySelector('#trials-table th[data-sort=\"accuracy\"].sorted-asc') && "
+            "document.querySelector('#trials-table tbody tr').dataset.trial"
+        )
         assert int(first) == by_accuracy["number"]
 
         shot = browser.screenshot(tmp_path / "dashboard.png")

@@ -55,31 +55,68 @@ def front_from_parquet(data: bytes, spec: dict) -> set[int]:
         ok = True
         for c in spec.get("constraints", []):
             v = row.get(f"metric.{c['metric']}")
-            ok &= v is not None and math.isfinite(v) and (v <= c["bound"] if c["op"] == "<=" else v >= c["bound"])
+            ok &= (
+                v is not None
+                and math.isfinite(v)
+                and (v <= c["bound"] if c["op"] == "<=" else v >= c["bound"])
+            )
         if ok:
             feasible.append((row["number"], values))
     return {n for n, v in feasible if not any(dominates(w, v, goals) for _, w in feasible)}
 
 
+def trimmed_quickstart() -> bytes:
+    """configs/quickstart.yaml with 4 trials of 2 epochs: the same study, small enough for the
+    default test run (the full file runs in the slow test below)."""
+    spec = yaml.safe_load(QUICKSTART.read_text())
+    spec["budget"] = {**spec.get("budget", {}), "max_trials": 4}
+    spec["base"]["training"]["epochs"] = 2
+    spec["searcher"] = (
+        {**spec["searcher"], "n_startup_trials": 4}
+        if isinstance(spec["searcher"], dict)
+        else spec["searcher"]
+    )
+    return yaml.safe_dump(spec).encode()
+
+
 def test_quickstart_over_http(tmp_path: Path, ray_session: Any) -> None:
-    service = ServiceProcess(f"sqlite:///{tmp_path / 'e2e.db'}", tmp_path / "service.log",
-                             ray_address=ray_session.get_runtime_context().gcs_address, heartbeat_s="0.5",
-                             lease_s="5").start()
+    run_over_http(tmp_path, ray_session, trimmed_quickstart())
+
+
+@pytest.mark.slow
+def test_full_quickstart_over_http(tmp_path: Path, ray_session: Any) -> None:
+    run_over_http(tmp_path, ray_session, QUICKSTART.read_bytes())
+
+
+def run_over_http(tmp_path: Path, ray_session: Any, body: bytes) -> None:
+    service = ServiceProcess(
+        f"sqlite:///{tmp_path / 'e2e.db'}",
+        tmp_path / "service.log",
+        ray_address=ray_session.get_runtime_context().gcs_address,
+        heartbeat_s="0.5",
+        lease_s="5",
+    ).start()
     try:
         with service.client() as http:
-            r = http.post("/v1/studies", content=QUICKSTART.read_bytes(), headers={"Content-Type": "application/yaml"})
+            r = http.post("/v1/studies", content=body, headers={"Content-Type": "application/yaml"})
             assert r.status_code == 201, r.text
             study = r.json()
             sid = study["id"]
             assert study["spec"]["name"] == yaml.safe_load(QUICKSTART.read_text())["name"]
-            with http.stream("GET", f"/v1/studies/{sid}/events", timeout=900,
-                             headers={"Authorization": f"Bearer {READ_TOKEN}"}) as resp:
+            with http.stream(
+                "GET",
+                f"/v1/studies/{sid}/events",
+                timeout=900,
+                headers={"Authorization": f"Bearer {READ_TOKEN}"},
+            ) as resp:
                 assert resp.status_code == 200
                 events = read_events(resp)
             assert events[-1] == ("end", {"state": "COMPLETED"}), service.output()[-3000:]
             finished = {e["number"] for name, e in events if name == "trial" and e["state"] == "COMPLETED"}
             body = http.get(f"/v1/studies/{sid}").json()
-            assert body["state"] == "COMPLETED" and body["trials"]["by_state"]["COMPLETED"] == len(finished) > 0
+            assert (
+                body["state"] == "COMPLETED" and body["trials"]["by_state"]["COMPLETED"] == len(finished) > 0
+            )
             assert body["best"] and body["progress"] == 1.0
             spec = body["spec"]
             pareto = http.get(f"/v1/studies/{sid}/pareto").json()

@@ -30,8 +30,11 @@ PACED = "dse.runner.synthetic:paced_trial"
 def grid_spec(name: str, epochs: int = 2, lrs: tuple[float, ...] = (0.01, 0.05, 0.2), **changes: Any) -> dict:
     return spec_dict(
         name=name,
-        base={"dataset": {"name": "digits"}, "model": {"name": "fcnn", "hidden": [16]},
-              "training": {"epochs": epochs, "lr": 0.05}},
+        base={
+            "dataset": {"name": "digits"},
+            "model": {"name": "fcnn", "hidden": [16]},
+            "training": {"epochs": epochs, "lr": 0.05},
+        },
         parameters=[{"name": "lr", "target": "training.lr", "type": "discrete", "values": list(lrs)}],
         constraints=[],
         searcher={"type": "grid"},
@@ -53,8 +56,14 @@ def service(tmp_path: Path, ray_address: str) -> Iterator[Callable[..., TestClie
 
     def start(**changes: Any) -> TestClient:
         settings = make_settings(
-            f"sqlite:///{tmp_path / 'svc.db'}", run_studies=True, ray_address=ray_address, trial_function=PACED,
-            heartbeat_s=0.5, lease_s=4.0, scheduler_interval_s=0.2, runner_log_dir=str(tmp_path / "logs"),
+            f"sqlite:///{tmp_path / 'svc.db'}",
+            run_studies=True,
+            ray_address=ray_address,
+            trial_function=PACED,
+            heartbeat_s=0.5,
+            lease_s=4.0,
+            scheduler_interval_s=0.2,
+            runner_log_dir=str(tmp_path / "logs"),
             **changes,
         )
         client = TestClient(create_app(settings))
@@ -81,6 +90,7 @@ def study(client: TestClient, sid: str) -> dict:
     return client.get(f"/v1/studies/{sid}", headers=READ).json()
 
 
+@pytest.mark.slow
 def test_queue_limit_then_both_studies_complete(service: Callable[..., TestClient]) -> None:
     client = service(max_running_studies=1)
     first = client.post("/v1/studies", json=grid_spec("first"), headers=WRITE).json()["id"]
@@ -105,19 +115,28 @@ def test_queue_limit_then_both_studies_complete(service: Callable[..., TestClien
 def test_cancel_stops_running_trials_and_keeps_finished_ones(service: Callable[..., TestClient]) -> None:
     client = service()
     # 25 epochs x 0.1 s: each trial runs ~2.5 s, long enough to be caught running.
-    sid = client.post("/v1/studies", json=grid_spec("cancel-me", epochs=25, lrs=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5)),
-                      headers=WRITE).json()["id"]
+    sid = client.post(
+        "/v1/studies",
+        json=grid_spec("cancel-me", epochs=25, lrs=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5)),
+        headers=WRITE,
+    ).json()["id"]
     wait_for(lambda: study(client, sid)["trials"]["by_state"]["COMPLETED"] >= 1, what="a finished trial")
-    finished_before = {t["number"]: t for t in client.get(f"/v1/studies/{sid}/trials?state=COMPLETED",
-                                                          headers=READ).json()["items"]}
+    finished_before = {
+        t["number"]: t
+        for t in client.get(f"/v1/studies/{sid}/trials?state=COMPLETED", headers=READ).json()["items"]
+    }
     r = client.post(f"/v1/studies/{sid}:cancel", headers=WRITE)
     assert r.status_code == 200 and r.json()["state"] in ("CANCELLING", "CANCELLED")
     body = wait_for(lambda: (s := study(client, sid))["state"] == "CANCELLED" and s, what="the cancel")
     by_state = body["trials"]["by_state"]
     assert by_state["RUNNING"] == 0 and by_state["PENDING"] == 0
     assert by_state["COMPLETED"] < 6  # stopped before the end
-    after = {t["number"]: t for t in client.get(f"/v1/studies/{sid}/trials?state=COMPLETED&limit=100",
-                                                headers=READ).json()["items"]}
+    after = {
+        t["number"]: t
+        for t in client.get(f"/v1/studies/{sid}/trials?state=COMPLETED&limit=100", headers=READ).json()[
+            "items"
+        ]
+    }
     for number, trial in finished_before.items():
         assert after[number] == trial  # finished trials kept unchanged
     cancelled = client.get(f"/v1/studies/{sid}/trials?state=CANCELLED", headers=READ).json()["items"]
@@ -125,6 +144,7 @@ def test_cancel_stops_running_trials_and_keeps_finished_ones(service: Callable[.
     assert client.post(f"/v1/studies/{sid}:cancel", headers=WRITE).status_code == 409
 
 
+@pytest.mark.slow
 def test_runner_that_loses_its_lease_stops_writing(tmp_path: Path, ray_address: str) -> None:
     url = f"sqlite:///{tmp_path / 'lease.db'}"
     store = SqlStore(url)
@@ -133,11 +153,30 @@ def test_runner_that_loses_its_lease_stops_writing(tmp_path: Path, ray_address: 
     spec = load_spec(grid_spec("lease", epochs=20, lrs=(0.01, 0.02, 0.05, 0.1, 0.2))).to_dict()
     study_row, _ = store.create_study(spec, name="lease")
     assert store.acquire_lease(study_row.id, "runner-a", 4.0)
-    proc = subprocess.Popen([
-        sys.executable, "-m", "api.runner.process", "--study", study_row.id, "--owner", "runner-a",
-        "--database-url", url, "--lease-s", "4", "--heartbeat-s", "0.5", "--ray-address", ray_address,
-        "--trial-function", PACED,
-    ], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api.runner.process",
+            "--study",
+            study_row.id,
+            "--owner",
+            "runner-a",
+            "--database-url",
+            url,
+            "--lease-s",
+            "4",
+            "--heartbeat-s",
+            "0.5",
+            "--ray-address",
+            ray_address,
+            "--trial-function",
+            PACED,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for(lambda: store.trial_counts(study_row.id)["COMPLETED"] >= 1, what="a finished trial")
         # Another runner takes the study over (as if this one had stalled past its lease).

@@ -38,12 +38,16 @@ class TestTrials:
     def test_sorted_by_metric_with_missing_values_last(self, client: TestClient, study) -> None:  # noqa: ANN001
         sid, records = study
         body = client.get(f"/v1/studies/{sid}/trials?sort=accuracy&order=desc&limit=100", headers=READ).json()
-        with_acc = sorted((r for r in records if "accuracy" in r.metrics), key=lambda r: (-r.metrics["accuracy"], r.number))
+        with_acc = sorted(
+            (r for r in records if "accuracy" in r.metrics), key=lambda r: (-r.metrics["accuracy"], r.number)
+        )
         without = sorted(r.number for r in records if "accuracy" not in r.metrics)
         assert [t["number"] for t in body["items"]] == [r.number for r in with_acc] + without
         assert body["total"] == 34 and body["sort"] == "accuracy" and body["order"] == "desc"
         asc = client.get(f"/v1/studies/{sid}/trials?sort=train_time_s&limit=5", headers=READ).json()
-        expect = sorted((r for r in records if r.metrics), key=lambda r: (r.metrics["train_time_s"], r.number))[:5]
+        expect = sorted(
+            (r for r in records if r.metrics), key=lambda r: (r.metrics["train_time_s"], r.number)
+        )[:5]
         assert [t["number"] for t in asc["items"]] == [r.number for r in expect]
 
     def test_state_filter_and_pages(self, client: TestClient, study) -> None:  # noqa: ANN001
@@ -63,18 +67,24 @@ class TestTrials:
         item = client.get(f"/v1/studies/{sid}/trials?limit=1", headers=READ).json()["items"][0]
         rec = records[0]
         assert item["trial_id"] == rec.trial_id and item["params"] == rec.params and item["node"] == "node-0"
-        assert item["metrics"] == rec.metrics and item["duration_s"] == pytest.approx(rec.duration_s, abs=1e-4)
+        assert item["metrics"] == rec.metrics and item["duration_s"] == pytest.approx(
+            rec.duration_s, abs=1e-4
+        )
         assert item["finished_at"].endswith("Z")
         detail = client.get(f"/v1/studies/{sid}/trials/0", headers=READ).json()
         assert detail["repeat_metrics"] == [dict(m) for m in rec.repeat_metrics]
-        assert [(m["epoch"], m["metrics"]) for m in detail["measurements"]] == \
-            [(m.epoch, dict(m.metrics)) for m in rec.measurements]
+        assert [(m["epoch"], m["metrics"]) for m in detail["measurements"]] == [
+            (m.epoch, dict(m.metrics)) for m in rec.measurements
+        ]
 
     def test_trial_errors(self, client: TestClient, study) -> None:  # noqa: ANN001
         sid, _ = study
         r = client.get(f"/v1/studies/{sid}/trials?sort=nonsense", headers=READ)
         assert _problem_path(r) == "query.sort" and "accuracy" in r.json()["detail"]
-        assert _problem_path(client.get(f"/v1/studies/{sid}/trials?state=DONE", headers=READ)) == "query.state[0]"
+        assert (
+            _problem_path(client.get(f"/v1/studies/{sid}/trials?state=DONE", headers=READ))
+            == "query.state[0]"
+        )
         assert _problem_path(client.get(f"/v1/studies/{sid}/trials?order=up", headers=READ)) == "query.order"
         assert client.get(f"/v1/studies/{sid}/trials/999", headers=READ).status_code == 404
         assert _problem_path(client.get(f"/v1/studies/{sid}/trials/abc", headers=READ)) == "path.number"
@@ -87,8 +97,11 @@ class TestTrials:
         assert table.num_rows == 34 and table.column("number").to_pylist() == list(range(34))
         acc = table.column("metric.accuracy").to_pylist()
         assert acc[:30] == [rec.metrics["accuracy"] for rec in records[:30]]
-        meas = pq.read_table(io.BytesIO(client.get(f"/v1/studies/{sid}/trials.parquet?table=measurements",
-                                                   headers=READ).content))
+        meas = pq.read_table(
+            io.BytesIO(
+                client.get(f"/v1/studies/{sid}/trials.parquet?table=measurements", headers=READ).content
+            )
+        )
         assert meas.num_rows == sum(len(rec.measurements) for rec in records)
 
 
@@ -119,20 +132,32 @@ class TestResults:
         body = client.get(f"/v1/studies/{sid}/pareto?{q}", headers=READ).json()
         objs = ["accuracy:max", "n_params:min"]
         cons = [ConstraintSpec.from_dict("train_time_s <= 8", "c")]
-        assert [t["number"] for t in body["front"]] == [t.number for t in oracle.pareto_front(records, objs, cons)]
+        assert [t["number"] for t in body["front"]] == [
+            t.number for t in oracle.pareto_front(records, objs, cons)
+        ]
         values = dict(zip(body["points"]["trial"], body["points"]["values"]))
         assert values[0] == [records[0].metrics["accuracy"], records[0].metrics["n_params"]]
 
     def test_pareto_errors(self, client: TestClient, study) -> None:  # noqa: ANN001
         sid, _ = study
-        assert _problem_path(client.get(f"/v1/studies/{sid}/pareto?objectives=n_params", headers=READ)) \
+        assert (
+            _problem_path(client.get(f"/v1/studies/{sid}/pareto?objectives=n_params", headers=READ))
             == "query.objectives[0]"
-        assert _problem_path(client.get(f"/v1/studies/{sid}/pareto?objectives=accuracy:up", headers=READ)) \
+        )
+        assert (
+            _problem_path(client.get(f"/v1/studies/{sid}/pareto?objectives=accuracy:up", headers=READ))
             == "query.objectives[0]"
-        assert _problem_path(client.get(f"/v1/studies/{sid}/pareto?objectives=accuracy,accuracy:min",
-                                        headers=READ)) == "query.objectives"
-        assert _problem_path(client.get(f"/v1/studies/{sid}/pareto?constraint=accuracy%20~%201",
-                                        headers=READ)) == "query.constraint[0]"
+        )
+        assert (
+            _problem_path(
+                client.get(f"/v1/studies/{sid}/pareto?objectives=accuracy,accuracy:min", headers=READ)
+            )
+            == "query.objectives"
+        )
+        assert (
+            _problem_path(client.get(f"/v1/studies/{sid}/pareto?constraint=accuracy%20~%201", headers=READ))
+            == "query.constraint[0]"
+        )
 
     def test_best_under_constraints(self, client: TestClient, study) -> None:  # noqa: ANN001
         sid, records = study
@@ -141,13 +166,22 @@ class TestResults:
         expect = oracle.best_trials(records, spec.objectives, spec.constraints)["accuracy"]
         assert default["metric"] == "accuracy" and default["trial"]["number"] == expect.number
         assert default["value"] == expect.metrics["accuracy"]
-        r = client.get(f"/v1/studies/{sid}/best?metric=train_time_s:min&constraint=accuracy>=0.6", headers=READ)
-        expect = oracle.best_trials(records, ["train_time_s:min"], [ConstraintSpec.from_dict("accuracy >= 0.6", "c")])
+        r = client.get(
+            f"/v1/studies/{sid}/best?metric=train_time_s:min&constraint=accuracy>=0.6", headers=READ
+        )
+        expect = oracle.best_trials(
+            records, ["train_time_s:min"], [ConstraintSpec.from_dict("accuracy >= 0.6", "c")]
+        )
         assert r.json()["trial"]["number"] == expect["train_time_s"].number
         assert r.json()["constraints"] == ["accuracy >= 0.6"]
-        none = client.get(f"/v1/studies/{sid}/best?metric=accuracy:max&constraint=accuracy>=2", headers=READ).json()
+        none = client.get(
+            f"/v1/studies/{sid}/best?metric=accuracy:max&constraint=accuracy>=2", headers=READ
+        ).json()
         assert none["trial"] is None and none["value"] is None
-        assert _problem_path(client.get(f"/v1/studies/{sid}/best?metric=a:b:c:d", headers=READ)) == "query.objectives[0]"
+        assert (
+            _problem_path(client.get(f"/v1/studies/{sid}/best?metric=a:b:c:d", headers=READ))
+            == "query.objectives[0]"
+        )
 
     def test_hypervolume_history_matches_the_engine(self, client: TestClient, study) -> None:  # noqa: ANN001
         sid, records = study
@@ -158,12 +192,15 @@ class TestResults:
         for point in body["history"]:
             assert point["hypervolume"] == pytest.approx(expect[point["trials"] - 1], rel=1e-12, abs=1e-15)
         assert body["history"][-1]["hypervolume"] == pytest.approx(
-            oracle.study_hypervolume(records, spec.objectives, spec.constraints), rel=1e-12)
+            oracle.study_hypervolume(records, spec.objectives, spec.constraints), rel=1e-12
+        )
         norm = oracle.normalization_for(records, spec.objectives, spec.constraints)
         assert body["normalization"]["reference"] == list(norm.reference)
         four = "accuracy:max,train_time_s:min,n_params:min,lr:min"
-        assert _problem_path(client.get(f"/v1/studies/{sid}/hypervolume?objectives={four}", headers=READ)) \
+        assert (
+            _problem_path(client.get(f"/v1/studies/{sid}/hypervolume?objectives={four}", headers=READ))
             == "query.objectives"
+        )
 
     def test_results_of_an_empty_study(self, client: TestClient) -> None:
         sid = client.post("/v1/studies", json=spec_dict(), headers=WRITE).json()["id"]
@@ -179,12 +216,16 @@ def _events(text: str) -> list[tuple[str, int | None, dict]]:
     for block in text.strip().split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
         if "event" in fields:
-            out.append((fields["event"], int(fields["id"]) if "id" in fields else None, json.loads(fields["data"])))
+            out.append(
+                (fields["event"], int(fields["id"]) if "id" in fields else None, json.loads(fields["data"]))
+            )
     return out
 
 
 class TestEvents:
-    def test_finished_study_replays_its_trials_then_ends(self, client: TestClient, sqlite_store: SqlStore) -> None:
+    def test_finished_study_replays_its_trials_then_ends(
+        self, client: TestClient, sqlite_store: SqlStore
+    ) -> None:
         sid = client.post("/v1/studies", json=spec_dict(), headers=WRITE).json()["id"]
         fill_study(sqlite_store, sid, synthetic_records(5))
         sqlite_store.finish(sid, "test-owner", "COMPLETED")
@@ -198,7 +239,9 @@ class TestEvents:
         assert ids == sorted(ids)
         assert events[-2][2]["state"] == "COMPLETED" and events[-1][2] == {"state": "COMPLETED"}
         # Resuming from the third trial's id replays only what came after it.
-        with client.stream("GET", f"/v1/studies/{sid}/events", headers={**READ, "Last-Event-ID": str(ids[2])}) as r:
+        with client.stream(
+            "GET", f"/v1/studies/{sid}/events", headers={**READ, "Last-Event-ID": str(ids[2])}
+        ) as r:
             later = _events(r.read().decode())
         assert [e[2]["number"] for e in later if e[0] == "trial"] == [3, 4]
         with client.stream("GET", f"/v1/studies/{sid}/events?since={ids[4]}", headers=READ) as r:
@@ -212,8 +255,11 @@ class TestEvents:
 
 def test_nan_metrics_are_strings_not_invalid_json(client: TestClient, sqlite_store: SqlStore) -> None:
     sid = client.post("/v1/studies", json=spec_dict(), headers=WRITE).json()["id"]
-    rec = TrialRecord.pending("nan-trial", 0, {"lr": 0.2}).start().complete(
-        [{"accuracy": float("nan"), "train_time_s": float("inf"), "n_params": 10.0}])
+    rec = (
+        TrialRecord.pending("nan-trial", 0, {"lr": 0.2})
+        .start()
+        .complete([{"accuracy": float("nan"), "train_time_s": float("inf"), "n_params": 10.0}])
+    )
     fill_study(sqlite_store, sid, [rec])
     r = client.get(f"/v1/studies/{sid}/trials", headers=READ)
     item = json.loads(r.text)["items"][0]  # strict JSON: NaN would not parse as a number here

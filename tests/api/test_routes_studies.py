@@ -36,7 +36,11 @@ class TestSubmit:
         assert r.headers["location"] == f"/v1/studies/{body['id']}"
         assert body["state"] == "QUEUED" and body["name"] == "api-test"
         assert body["labels"] == {"team": "api", "kind": "unit"}
-        assert body["trials"] == {"total": 0, "by_state": {s: 0 for s in body["trials"]["by_state"]}, "budget": 40}
+        assert body["trials"] == {
+            "total": 0,
+            "by_state": {s: 0 for s in body["trials"]["by_state"]},
+            "budget": 40,
+        }
         assert body["spec"]["budget"]["max_trials"] == 40 and body["best"] == [] and body["runs"] == 0
         assert [o["metric"] for o in body["objectives"]] == ["accuracy", "train_time_s"]
 
@@ -64,19 +68,26 @@ class TestSubmit:
         assert "'upwards'" in body["detail"] and "minimize or maximize" in body["detail"]
 
     def test_bad_target_path_names_the_parameter(self, client: TestClient) -> None:
-        bad = spec_dict(parameters=[{"name": "x", "target": "training.no_such_field", "type": "float",
-                                     "low": 0.1, "high": 1.0}])
+        bad = spec_dict(
+            parameters=[
+                {"name": "x", "target": "training.no_such_field", "type": "float", "low": 0.1, "high": 1.0}
+            ]
+        )
         body = _problem(client.post("/v1/studies", json=bad, headers=WRITE), 422, "invalid-spec")
         assert body["errors"][0]["path"].startswith("parameters[0]")
 
     def test_bodies_that_are_not_specs(self, client: TestClient) -> None:
-        r = client.post("/v1/studies", content=b"{not json", headers={**WRITE, "Content-Type": "application/json"})
+        r = client.post(
+            "/v1/studies", content=b"{not json", headers={**WRITE, "Content-Type": "application/json"}
+        )
         assert _problem(r, 422, "invalid-request")["errors"][0]["path"] == "body"
         r = client.post("/v1/studies", json=[1, 2], headers=WRITE)
         assert "a mapping" in _problem(r, 422, "invalid-request")["detail"]
         r = client.post("/v1/studies", content=b"a: [", headers={**WRITE, "Content-Type": "text/yaml"})
         assert "YAML" in _problem(r, 422)["detail"]
-        r = client.post("/v1/studies", content=b"\xff\xfe", headers={**WRITE, "Content-Type": "application/json"})
+        r = client.post(
+            "/v1/studies", content=b"\xff\xfe", headers={**WRITE, "Content-Type": "application/json"}
+        )
         assert "UTF-8" in _problem(r, 422)["detail"]
         r = client.post("/v1/studies", content=b"name: x", headers={**WRITE, "Content-Type": "text/plain"})
         assert "header.Content-Type" in _problem(r, 415, "unsupported-media-type")["detail"]
@@ -90,7 +101,9 @@ class TestSubmit:
             for _ in range(40):
                 yield b" " * 65536
 
-        r = client.post("/v1/studies", content=chunks(), headers={**WRITE, "Content-Type": "application/json"})
+        r = client.post(
+            "/v1/studies", content=chunks(), headers={**WRITE, "Content-Type": "application/json"}
+        )
         _problem(r, 413, "body-too-large")
 
 
@@ -116,11 +129,20 @@ class TestAuth:
         assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok"}
         assert client.get("/docs").status_code == 200
         paths = client.get("/openapi.json").json()["paths"]
-        for p in ("/v1/studies", "/v1/studies/{study_id}", "/v1/studies/{study_id}:cancel",
-                  "/v1/studies/{study_id}/trials", "/v1/studies/{study_id}/trials/{number}",
-                  "/v1/studies/{study_id}/pareto", "/v1/studies/{study_id}/best",
-                  "/v1/studies/{study_id}/hypervolume", "/v1/studies/{study_id}/trials.parquet",
-                  "/v1/studies/{study_id}/events", "/healthz", "/readyz"):
+        for p in (
+            "/v1/studies",
+            "/v1/studies/{study_id}",
+            "/v1/studies/{study_id}:cancel",
+            "/v1/studies/{study_id}/trials",
+            "/v1/studies/{study_id}/trials/{number}",
+            "/v1/studies/{study_id}/pareto",
+            "/v1/studies/{study_id}/best",
+            "/v1/studies/{study_id}/hypervolume",
+            "/v1/studies/{study_id}/trials.parquet",
+            "/v1/studies/{study_id}/events",
+            "/healthz",
+            "/readyz",
+        ):
             assert p in paths, p
         assert "<table" in client.get("/").text and 'id="pareto-plot"' in client.get("/studies/abc").text
         assert client.get("/static/study.js").status_code == 200
@@ -145,9 +167,18 @@ class TestListShowCancelDelete:
     def test_list_rejects_bad_parameters(self, client: TestClient) -> None:
         body = _problem(client.get("/v1/studies?state=DONE", headers=READ), 422, "invalid-request")
         assert body["errors"][0]["path"] == "query.state[0]" and "QUEUED" in body["detail"]
-        assert _problem(client.get("/v1/studies?limit=5000", headers=READ), 422)["errors"][0]["path"] == "query.limit"
-        assert _problem(client.get("/v1/studies?limit=0", headers=READ), 422)["errors"][0]["path"] == "query.limit"
-        assert _problem(client.get("/v1/studies?offset=-1", headers=READ), 422)["errors"][0]["path"] == "query.offset"
+        assert (
+            _problem(client.get("/v1/studies?limit=5000", headers=READ), 422)["errors"][0]["path"]
+            == "query.limit"
+        )
+        assert (
+            _problem(client.get("/v1/studies?limit=0", headers=READ), 422)["errors"][0]["path"]
+            == "query.limit"
+        )
+        assert (
+            _problem(client.get("/v1/studies?offset=-1", headers=READ), 422)["errors"][0]["path"]
+            == "query.offset"
+        )
 
     def test_show_counts_elapsed_and_best(self, client: TestClient, sqlite_store: SqlStore) -> None:
         sid = _submit(client)["id"]
@@ -161,16 +192,30 @@ class TestListShowCancelDelete:
         best_acc = max(feasible, key=lambda r: (r.metrics["accuracy"], -r.number))
         best_time = min(feasible, key=lambda r: (r.metrics["train_time_s"], r.number))
         assert body["best"] == [
-            {"metric": "accuracy", "goal": "maximize", "value": best_acc.metrics["accuracy"], "trial": best_acc.number},
-            {"metric": "train_time_s", "goal": "minimize", "value": best_time.metrics["train_time_s"],
-             "trial": best_time.number},
+            {
+                "metric": "accuracy",
+                "goal": "maximize",
+                "value": best_acc.metrics["accuracy"],
+                "trial": best_acc.number,
+            },
+            {
+                "metric": "train_time_s",
+                "goal": "minimize",
+                "value": best_time.metrics["train_time_s"],
+                "trial": best_time.number,
+            },
         ]
         assert body["metrics"] == ["accuracy", "n_params", "train_time_s"]
 
     def test_unknown_study_is_a_404_problem(self, client: TestClient) -> None:
-        for method, path in [("GET", "/v1/studies/nope"), ("POST", "/v1/studies/nope:cancel"),
-                             ("DELETE", "/v1/studies/nope"), ("GET", "/v1/studies/nope/trials"),
-                             ("GET", "/v1/studies/nope/pareto"), ("GET", "/v1/studies/nope/events")]:
+        for method, path in [
+            ("GET", "/v1/studies/nope"),
+            ("POST", "/v1/studies/nope:cancel"),
+            ("DELETE", "/v1/studies/nope"),
+            ("GET", "/v1/studies/nope/trials"),
+            ("GET", "/v1/studies/nope/pareto"),
+            ("GET", "/v1/studies/nope/events"),
+        ]:
             r = client.request(method, path, headers=WRITE)
             assert "nope" in _problem(r, 404, "not-found")["detail"], path
 
@@ -187,7 +232,10 @@ class TestListShowCancelDelete:
     def test_delete(self, client: TestClient, sqlite_store: SqlStore) -> None:
         running = _submit(client)["id"]
         fill_study(sqlite_store, running, synthetic_records(2))
-        assert "cancel it first" in _problem(client.delete(f"/v1/studies/{running}", headers=WRITE), 409)["detail"]
+        assert (
+            "cancel it first"
+            in _problem(client.delete(f"/v1/studies/{running}", headers=WRITE), 409)["detail"]
+        )
         done = _submit(client)["id"]
         client.post(f"/v1/studies/{done}:cancel", headers=WRITE)
         r = client.delete(f"/v1/studies/{done}", headers=WRITE)

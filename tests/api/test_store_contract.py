@@ -45,8 +45,12 @@ class TestStudies:
     def test_list_newest_first_with_pagination_and_filters(self, store: SqlStore) -> None:
         ids = []
         for i in range(5):
-            study, _ = store.create_study(spec_dict(name=f"s{i}"), name=f"s{i}",
-                                          labels={"team": "a" if i % 2 else "b", "n": str(i)}, now=1000.0 + i)
+            study, _ = store.create_study(
+                spec_dict(name=f"s{i}"),
+                name=f"s{i}",
+                labels={"team": "a" if i % 2 else "b", "n": str(i)},
+                now=1000.0 + i,
+            )
             ids.append(study.id)
         page, total = store.list_studies(limit=2, offset=1)
         assert total == 5 and [s.id for s in page] == [ids[3], ids[2]]
@@ -184,11 +188,15 @@ class TestTrials:
         assert store.acquire_lease(study.id, owner, 600)
         return study.id
 
-    def test_record_round_trip_with_repeats_measurements_and_non_finite_metrics(self, store: SqlStore) -> None:
+    def test_record_round_trip_with_repeats_measurements_and_non_finite_metrics(
+        self, store: SqlStore
+    ) -> None:
         sid = self._running(store)
         rec = TrialRecord.pending("t-1", 0, {"lr": 0.01, "hidden": [32, 16], "act": "relu"}, seeds=(5, 6))
         rec = rec.start(node="node-a")
-        rec = rec.add_measurement(Measurement.from_report({"epoch": 1, "accuracy": 0.5, "loss": float("inf")}))
+        rec = rec.add_measurement(
+            Measurement.from_report({"epoch": 1, "accuracy": 0.5, "loss": float("inf")})
+        )
         rec = rec.add_measurement(Measurement.from_report({"epoch": 1, "accuracy": 0.6}, repeat=1))
         rec = rec.complete([{"accuracy": 0.9, "loss": float("nan")}, {"accuracy": 0.8, "loss": 1.0}])
         store.write_trial(sid, rec, owner="o")
@@ -264,7 +272,14 @@ class TestTrials:
         store.write_trial(sid, TrialRecord.pending("t-run", 4, {}).start())
         store.write_trial(sid, TrialRecord.pending("t-pend", 5, {}))
         counts = store.trial_counts(sid)
-        assert counts == {"PENDING": 1, "RUNNING": 1, "COMPLETED": 3, "FAILED": 1, "PRUNED": 0, "CANCELLED": 0}
+        assert counts == {
+            "PENDING": 1,
+            "RUNNING": 1,
+            "COMPLETED": 3,
+            "FAILED": 1,
+            "PRUNED": 0,
+            "CANCELLED": 0,
+        }
         other, _ = store.create_study(spec_dict(), name="empty")
         many = store.trial_counts_many([sid, other.id])
         assert many[sid] == counts and sum(many[other.id].values()) == 0

@@ -28,7 +28,7 @@ from simulator.rng import RandomSource
 
 KINDS = [IdealDevice, ConstantStepDevice, LinearStepDevice, SoftBoundsDevice, ExpStepDevice, PowStepDevice]
 PULSED = KINDS[1:]
-QUIET = dict(dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0, w_max_dtod=0.0, w_min_dtod=0.0)
+QUIET = {"dw_min_dtod": 0.0, "dw_min_std": 0.0, "up_down_dtod": 0.0, "w_max_dtod": 0.0, "w_min_dtod": 0.0}
 """No device-to-device or cycle-to-cycle variation: every device follows the mean rule."""
 
 
@@ -89,7 +89,8 @@ def test_kind_switch_by_dotted_path() -> None:
         ({"device.w_max": 0.0, "device.w_min": 0.0}, "device.w_max", "w_max > w_min"),
         ({"device.up_down": 1.5}, "device.up_down", "[-1.0, 1.0]"),
         ({"device.corrupt_devices_prob": 2.0}, "device.corrupt_devices_prob", "[0.0, 1.0]"),
-        ({"device.type": "ExpStepDevice", "device.A_up": -1.0}, "device.A_up", "[0.0, inf)"),
+        ({"device.type": "ExpStepDevice", "device.A_up": math.inf}, "device.A_up", "(-inf, inf)"),
+        ({"device.type": "ExpStepDevice", "device.dw_min_std_add": -1.0}, "device.dw_min_std_add", "[0.0, inf)"),
         ({"device.type": "ExpStepDevice", "device.a": math.nan}, "device.a", "(-inf, inf)"),
         ({"device.type": "PowStepDevice", "device.pow_gamma": 0.0}, "device.pow_gamma", "(0.0, inf)"),
         ({"device.type": "LinearStepDevice", "device.gamma_up_dtod": -1}, "device.gamma_up_dtod", "[0.0, inf)"),
@@ -129,7 +130,10 @@ def test_device_to_device_statistics() -> None:
     state = device_model(cfg).sample_state(300, 300, RandomSource(3), torch.float64)
     n = 300 * 300
     # sample mean of n draws: std = sigma / sqrt(n); 6 standard errors make a false failure ~1e-9
-    tol = lambda sigma: 6 * sigma / math.sqrt(n)  # noqa: E731
+
+    def tol(sigma: float) -> float:
+        return 6 * sigma / math.sqrt(n)
+
     assert state["w_max"].mean().item() == pytest.approx(0.6, abs=tol(0.06))
     assert state["w_max"].std().item() == pytest.approx(0.06, rel=6 / math.sqrt(2 * n))
     assert state["w_min"].mean().item() == pytest.approx(-0.6, abs=tol(0.12))

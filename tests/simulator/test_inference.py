@@ -205,9 +205,9 @@ def test_io_overrides_change_and_restore_the_periphery() -> None:
         assert model[0].array.rpu.forward.snr_db == 12.0
         assert model[0].array.rpu.forward.out_bits == 9
     assert model[0].array.rpu.forward.snr_db is None
-    with pytest.raises(ConfigError, match="only the periphery"):
-        with inference.io_overrides(model, {"device.dw_min": 0.1}):
-            pass
+    with pytest.raises(ConfigError, match="only the periphery"), \
+            inference.io_overrides(model, {"device.dw_min": 0.1}):
+        pass
 
 
 def test_program_selected_layers_and_freeze_them_for_detector_retraining() -> None:
@@ -240,6 +240,5 @@ def test_inference_errors_name_what_is_wrong() -> None:
     inference.program(model)
     with pytest.raises(ConfigError, match="t_seconds: got -1.0"):
         inference.drift(model, -1.0)
-    with pytest.raises(ConfigError, match="std: got -0.1"):
-        with inference.perturbed(model, std=-0.1):
-            pass
+    with pytest.raises(ConfigError, match="std: got -0.1"), inference.perturbed(model, std=-0.1):
+        pass

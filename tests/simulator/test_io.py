@@ -74,7 +74,7 @@ def _naive_mvm(x: torch.Tensor, w: torch.Tensor, io: IOConfig) -> torch.Tensor:
     return torch.tensor([v * alpha * reduction for v in y], dtype=torch.float64)
 
 
-NOISE_FREE = dict(out_noise=0.0, w_noise=0.0)
+NOISE_FREE = {"out_noise": 0.0, "w_noise": 0.0}
 
 
 @pytest.mark.parametrize("io", [
@@ -127,8 +127,8 @@ def _residuals(io: IOConfig, x: torch.Tensor, w: torch.Tensor, seed: int = 0) ->
     return y - torch.bmm(x, w.transpose(1, 2))
 
 
-UNQUANTIZED = dict(inp_bits=None, out_bits=None, out_bound=None, noise_management="none",
-                   bound_management="none")
+UNQUANTIZED = {"inp_bits": None, "out_bits": None, "out_bound": None, "noise_management": "none",
+                   "bound_management": "none"}
 
 
 def _data(n: int = 500) -> tuple[torch.Tensor, torch.Tensor]:

@@ -48,10 +48,10 @@ def test_ideal_linear_is_exactly_nn_linear(n_in: int, n_out: int, shape: tuple[i
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(kernel_size=3),
-    dict(kernel_size=(3, 2), stride=2, padding=1),
-    dict(kernel_size=3, padding="same", dilation=2),
-    dict(kernel_size=5, padding=2, bias=False),
+    {"kernel_size": 3},
+    {"kernel_size": (3, 2), "stride": 2, "padding": 1},
+    {"kernel_size": 3, "padding": "same", "dilation": 2},
+    {"kernel_size": 5, "padding": 2, "bias": False},
 ])
 def test_ideal_conv_is_exactly_nn_conv2d(kwargs: dict) -> None:
     torch.manual_seed(1)
@@ -68,8 +68,8 @@ CLEAN = IOConfig(inp_bits=None, out_bits=None, out_bound=None, out_noise=0.0, w_
                  bound_management="none")
 
 
-@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, padding=1), dict(kernel_size=(2, 3), stride=(2, 1)),
-                                    dict(kernel_size=3, padding="same")])
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 3, "padding": 1}, {"kernel_size": (2, 3), "stride": (2, 1)},
+                                    {"kernel_size": 3, "padding": "same"}])
 def test_im2col_path_matches_conv2d(kwargs: dict) -> None:
     torch.manual_seed(2)
     ref = nn.Conv2d(4, 6, **kwargs).double()

@@ -35,8 +35,10 @@ def _float_cfg(max_in: int, max_out: int, *, digital_bias: bool = True) -> RPUCo
     })
 
 
+@pytest.mark.parametrize("perfect_backward", [False, True])
 @pytest.mark.parametrize(("max_in", "max_out"), [(512, 512), (16, 512), (512, 8), (13, 6)])
-def test_tiled_forward_and_gradients_equal_one_tile(max_in: int, max_out: int) -> None:
+def test_tiled_forward_and_gradients_equal_one_tile(max_in: int, max_out: int,
+                                                    perfect_backward: bool) -> None:
     gen = torch.Generator().manual_seed(0)
     n_in, n_out, n = 40, 21, 9
     w = torch.randn(n_out, n_in, generator=gen, dtype=torch.float64)
@@ -44,6 +46,8 @@ def test_tiled_forward_and_gradients_equal_one_tile(max_in: int, max_out: int) -
     g = torch.randn(n, n_out, generator=gen, dtype=torch.float64)
     outs = []
     for cfg in (_float_cfg(0, 0), _float_cfg(max_in, max_out)):
+        if perfect_backward:
+            cfg = cfg.with_overrides({"backward.is_perfect": True})
         array = TileArray(n_in, n_out, cfg, dtype=torch.float64)
         array.set_weights(w)
         xi = x.clone().requires_grad_(True)

@@ -26,7 +26,7 @@ def _batches(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 def test_ideal_analog_training_is_exactly_torch_sgd() -> None:
     net = _net()
     model = convert_to_analog(net, "ideal", keep_digital=["2"])  # one analog, one digital layer
-    kwargs = dict(lr=0.1, momentum=0.9, weight_decay=1e-3, nesterov=True)
+    kwargs = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3, "nesterov": True}
     opt_ref = torch.optim.SGD(net.parameters(), **kwargs)
     opt = AnalogSGD(model.parameters(), **kwargs)
     for x, y in _batches(5):

@@ -29,7 +29,7 @@ from tests.simulator.pulsed_statistics import (
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
 
 F64 = torch.float64
-BOUNDS = dict(w_max_dtod=0.1, w_min_dtod=0.1)
+BOUNDS = {"w_max_dtod": 0.1, "w_min_dtod": 0.1}
 """Bounds at least 0.3 from zero: the tests' weights (|w| <= 0.1) plus one update never reach them."""
 
 

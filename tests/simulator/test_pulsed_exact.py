@@ -24,7 +24,7 @@ from tests.simulator.pulsed_statistics import (
 
 pytestmark = pytest.mark.usefixtures(one_thread.__name__)
 
-QUIET = dict(dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0, w_max_dtod=0.0, w_min_dtod=0.0)
+QUIET = {"dw_min_dtod": 0.0, "dw_min_std": 0.0, "up_down_dtod": 0.0, "w_max_dtod": 0.0, "w_min_dtod": 0.0}
 F64 = torch.float64
 
 

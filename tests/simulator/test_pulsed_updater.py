@@ -76,7 +76,10 @@ def test_ideal_device_gets_the_floating_point_update(mode: str) -> None:
 
 def test_learning_rate_zero_and_negative() -> None:
     x, d = _batch(2)
-    make = lambda: PulsedUpdater(ConstantStepDevice(), UpdateConfig(mode="exact"), 6, 12, RandomSource(3))  # noqa: E731
+
+    def make() -> PulsedUpdater:
+        return PulsedUpdater(ConstantStepDevice(), UpdateConfig(mode="exact"), 6, 12, RandomSource(3))
+
     upd = make()
     w = upd.clip_(torch.full((6, 12), 0.1))
     before = w.clone()

@@ -146,3 +146,47 @@ def test_listeners_see_every_event_and_a_broken_listener_does_not_stop_the_study
 def test_dataset_key_names_the_data_a_trial_loads():
     assert dataset_key({}) == "digits"
     assert dataset_key({"dataset": {"name": "mnist", "data_dir": "/data"}}) == "mnist@/data"
+
+
+class _FlakySink(MemorySink):
+    """A sink that refuses writes while ``down`` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = False
+
+    def write_trial(self, record):
+        if self.down:
+            raise ConnectionError("database restarting")
+        super().write_trial(record)
+
+
+def test_records_the_sink_refuses_wait_and_are_written_when_it_recovers(caplog):
+    sink = _FlakySink()
+    loop = _loop(study(), sink)
+    first, second = loop.next_trial(), loop.next_trial()
+    loop.trial_started(first.trial_id)
+    sink.down = True
+    _complete(loop, first)  # does not raise: the record waits
+    loop.trial_started(second.trial_id)
+    assert sink.get(first.trial_id).state is TrialState.RUNNING
+    assert [r.trial_id for r in loop.unwritten] == [first.trial_id, second.trial_id]
+    assert loop.write_error == "ConnectionError: database restarting"
+    assert not loop.flush_writes()
+    sink.down = False
+    loop.emit("tick")  # a tick retries
+    assert loop.unwritten == [] and loop.write_error is None
+    assert sink.get(first.trial_id).state is TrialState.COMPLETED
+    assert sink.get(second.trial_id).state is TrialState.RUNNING
+    assert "retrying" in caplog.text
+
+
+def test_a_restarted_trial_drops_the_measurements_of_its_lost_attempt():
+    loop = _loop(study())
+    plan = loop.next_trial()
+    loop.trial_started(plan.trial_id)
+    loop.trial_epoch(plan.trial_id, 0, {"epoch": 1, "accuracy": 0.4})
+    loop.trial_restarted(plan.trial_id, "the worker died")
+    loop.trial_started(plan.trial_id)
+    loop.trial_epoch(plan.trial_id, 0, {"epoch": 1, "accuracy": 0.5})
+    assert [dict(m.metrics) for m in loop.records[plan.trial_id].measurements] == [{"accuracy": 0.5}]

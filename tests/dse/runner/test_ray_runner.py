@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +83,27 @@ def test_divergence_counts_against_the_failure_budget_which_stops_the_study(ray_
     assert "diverged" in outcome.records[0].error
 
 
+def test_a_trial_whose_worker_dies_is_retried_and_completes(ray_session):
+    lr = round(0.01 + random.random() * 0.1, 9)  # unique: crash_once_trial remembers it in a file
+    marker = Path(tempfile.gettempdir()) / f"dse-crash-once-{lr!r}"
+    spec = study(parameters=[{"name": "lr", "target": "training.lr", "type": "discrete", "values": [lr]}])
+    try:
+        outcome = RayTuneRunner(spec, trial_fn=f"{FNS}:crash_once_trial").run()
+    finally:
+        marker.unlink(missing_ok=True)
+    (record,) = outcome.records
+    assert record.state is TrialState.COMPLETED, record.error
+    assert record.metrics["accuracy"] == pytest.approx(synthetic_metrics(spec.trial_config({"lr": lr}))["accuracy"])
+
+
+def test_a_worker_that_keeps_dying_fails_the_trial_after_the_retries(ray_session):
+    spec = study(parameters=[{"name": "lr", "target": "training.lr", "type": "discrete", "values": [0.05]}])
+    outcome = RayTuneRunner(spec, trial_fn=f"{FNS}:crash_always_trial", max_retries=1).run()
+    (record,) = outcome.records
+    assert record.state is TrialState.FAILED
+    assert "worker" in record.error.lower() or "actor" in record.error.lower(), record.error
+
+
 def test_asha_prunes_weak_trials_and_keeps_their_epochs(ray_session):
     spec = study(
         base={"dataset": {"name": "digits"}, "model": {"name": "fcnn", "hidden": [32]}, "training": {"epochs": 6}},
@@ -117,6 +141,15 @@ def test_cancel_keeps_finished_trials_and_cancels_running_ones(ray_session):
     assert states.count(TrialState.COMPLETED) >= 1
     assert TrialState.CANCELLED in states and len(states) < 6
     assert all(s in (TrialState.COMPLETED, TrialState.CANCELLED) for s in states)
+
+
+def test_the_time_budget_stops_the_study_and_cancels_running_trials(ray_session):
+    spec = study(base={"dataset": {"name": "digits"}, "model": {"name": "fcnn", "hidden": [32]},
+                       "training": {"epochs": 30}},  # 3.5 s per trial: 6 trials cannot fit in 2 s
+                 budget={"time_budget_s": 2})
+    outcome = RayTuneRunner(spec, trial_fn=f"{FNS}:slow_trial").run()
+    assert outcome.stop_reason == "time_budget" and outcome.ok
+    assert all(r.state is TrialState.CANCELLED and r.error == "time budget spent" for r in outcome.records)
 
 
 @pytest.mark.slow  # two studies of 5-epoch paced trials

@@ -20,7 +20,7 @@ def test_trial_functions_resolve_by_import_path():
     ("dse.runner.synthetic:PACED_EPOCH_S", "is a float, not a function"),
 ])
 def test_bad_trial_function_paths_are_named(path, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         resolve_trial_fn(path)
     with pytest.raises(ModuleNotFoundError):
         resolve_trial_fn("no_such_module_xyz:fn")

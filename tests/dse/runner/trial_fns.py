@@ -37,3 +37,21 @@ def slow_trial(config: Mapping[str, Any], report: Callable | None = None, *, dat
     """:func:`paced_trial` (0.1 s per epoch, per-epoch reports) after a 0.5 s start."""
     time.sleep(0.5)
     return paced_trial(config, report, dataset=dataset)
+
+
+def crash_once_trial(config: Mapping[str, Any], report: Callable | None = None, *, dataset: Any = None) -> dict:
+    """Kills its own worker process the first time it sees a learning rate (a marker file in the
+    temporary directory remembers it), then behaves like ``instant_trial``."""
+    import tempfile
+    from pathlib import Path
+
+    marker = Path(tempfile.gettempdir()) / f"dse-crash-once-{config['training']['lr']!r}"
+    if not marker.exists():
+        marker.touch()
+        os._exit(1)
+    return synthetic_metrics(config)
+
+
+def crash_always_trial(config: Mapping[str, Any], report: Callable | None = None, *, dataset: Any = None) -> dict:
+    """Kills its own worker process every time (a trial that can never run)."""
+    os._exit(1)

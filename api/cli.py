@@ -1,5 +1,8 @@
 """``dse serve``: run the study service (FastAPI on uvicorn) with settings from the environment.
 
+Registered with the ``dse`` command line through the ``dse.commands`` entry-point group, so that
+the engine package never imports the service.
+
 Every setting of :class:`api.settings.Settings` is read from ``DSE_<NAME>`` (e.g.
 ``DSE_DATABASE_URL``, ``DSE_WRITE_TOKENS``); the flags below override the environment.
 """
@@ -15,20 +18,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve",
         help="run the study service (REST API, dashboard, study runners)",
         description="Run the study service. Settings come from DSE_* environment variables "
-                    "(see docs/api.md); these flags override them.",
+        "(see docs/api.md); these flags override them.",
     )
     p.add_argument("--host", default=None, help="interface to listen on (DSE_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="TCP port (DSE_PORT, default 8000)")
-    p.add_argument("--database-url", default=None,
-                   help="SQLAlchemy URL of the store (DSE_DATABASE_URL, default sqlite:///dse-service.db)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="web server processes (DSE_WORKERS, default 1)")
-    p.add_argument("--max-running-studies", type=int, default=None,
-                   help="studies executed at once (DSE_MAX_RUNNING_STUDIES, default 1)")
-    p.add_argument("--no-run-studies", action="store_true",
-                   help="serve the store only; do not execute studies (DSE_RUN_STUDIES=false)")
-    p.add_argument("--log-level", default=None, choices=["critical", "error", "warning", "info", "debug"],
-                   help="log level (DSE_LOG_LEVEL, default info)")
+    p.add_argument(
+        "--database-url",
+        default=None,
+        help="SQLAlchemy URL of the store (DSE_DATABASE_URL, default sqlite:///dse-service.db)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="web server processes (DSE_WORKERS, default 1)")
+    p.add_argument(
+        "--max-running-studies",
+        type=int,
+        default=None,
+        help="studies executed at once (DSE_MAX_RUNNING_STUDIES, default 1)",
+    )
+    p.add_argument(
+        "--no-run-studies",
+        action="store_true",
+        help="serve the store only; do not execute studies (DSE_RUN_STUDIES=false)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=None,
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="log level (DSE_LOG_LEVEL, default info)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -42,8 +58,12 @@ def _run(args: argparse.Namespace) -> int:
     from api.settings import Settings
 
     overrides = {
-        "host": args.host, "port": args.port, "database_url": args.database_url,
-        "max_running_studies": args.max_running_studies, "log_level": args.log_level, "workers": args.workers,
+        "host": args.host,
+        "port": args.port,
+        "database_url": args.database_url,
+        "max_running_studies": args.max_running_studies,
+        "log_level": args.log_level,
+        "workers": args.workers,
     }
     if args.no_run_studies:
         overrides["run_studies"] = False
@@ -54,10 +74,20 @@ def _run(args: argparse.Namespace) -> int:
         for err in exc.errors():
             field = ".".join(str(p) for p in err.get("loc", ())) or "settings"
             lines.append(f"{field}: {err.get('msg')} (got {err.get('input')!r})")
-        raise ValueError("invalid service settings (DSE_* environment or flags):\n  " + "\n  ".join(lines)) from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    common = {"host": settings.host, "port": settings.port, "log_level": settings.log_level, "proxy_headers": True,
-              "timeout_graceful_shutdown": 15, "access_log": settings.access_log}
+        raise ValueError(
+            "invalid service settings (DSE_* environment or flags):\n  " + "\n  ".join(lines)
+        ) from None
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 15,
+        "access_log": settings.access_log,
+    }
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return 0

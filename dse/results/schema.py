@@ -1,0 +1,289 @@
+"""The Arrow schemas of ``trials.parquet`` and ``measurements.parquet``, and records <-> tables.
+
+``trials.parquet`` has one row per trial and ``measurements.parquet`` one row per trial, repeat
+and epoch (columns ``trial_id``, ``number``, ``repeat``, ``epoch``, ``reported_at``, then
+``metric.*``).
+
+Schema of ``trials.parquet`` (column order is fixed; see :func:`trials_schema`):
+
+====================  ==========================  =============================================
+column                type                        meaning
+====================  ==========================  =============================================
+trial_id              string, not null            unique id within the study
+number                int64, not null             0-based creation order
+state                 string, not null            PENDING, RUNNING, COMPLETED, FAILED, ...
+param.<name>          per parameter (see below)   value, null when the parameter was inactive
+metric.<name>         float64                     mean over repeats
+metric_std.<name>     float64                     sample std over repeats (null below 2)
+n_repeats             int64, not null             repeats that reported final metrics
+seeds                 list<int64>                 seed of each repeat
+repeat_metrics        string (JSON)               final metrics of each repeat
+created_at ...        timestamp[us, UTC]          created_at, started_at, finished_at
+duration_s            float64                     finished_at - started_at
+node                  string                      worker node that ran the trial
+error                 string                      why it failed / was pruned / cancelled
+====================  ==========================  =============================================
+
+Parameter columns come in the spec's declaration order; their type follows the parameter:
+``float`` -> float64, ``int`` -> int64, ``discrete`` / ``categorical`` -> int64, float64, bool or
+string when every value is of that kind, else a JSON string (e.g. a list of layer widths).
+``metric.*`` columns are the spec's objective and constraint metrics plus every metric any
+trial reported, sorted by name. The encodings are kept in the schema metadata
+(``dse.param_encodings``) so that reading back restores the original values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from dse.results.records import Measurement, TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from dse.spec import StudySpec
+
+FORMAT_VERSION = 1
+"""Version of the results directory layout, stored in ``study.json`` and the Parquet metadata."""
+
+PARAM_PREFIX = "param."
+METRIC_PREFIX = "metric."
+STD_PREFIX = "metric_std."
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+_ENCODING_TYPES = {"float64": pa.float64(), "int64": pa.int64(), "bool": pa.bool_(), "string": pa.string(),
+                   "json": pa.string()}
+
+
+# -- parameter encodings --------------------------------------------------------------------------
+def infer_encoding(values: Iterable[Any]) -> str:
+    """The column encoding that holds every value exactly: int64, float64, bool, string or json."""
+    kinds = set()
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            kinds.add("bool")
+        elif isinstance(v, int):
+            kinds.add("int64")
+        elif isinstance(v, float):
+            kinds.add("float64")
+        elif isinstance(v, str):
+            kinds.add("string")
+        else:
+            kinds.add("json")
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds == {"int64", "float64"}:
+        return "float64"
+    return "json" if kinds else "float64"
+
+
+def spec_param_encodings(spec: StudySpec | None) -> dict[str, str]:
+    """Column encoding of each parameter declared in ``spec``, in declaration order."""
+    if spec is None:
+        return {}
+    out = {}
+    for p in spec.parameters:
+        if p.type == "float":
+            out[p.name] = "float64"
+        elif p.type == "int":
+            out[p.name] = "int64"
+        else:
+            out[p.name] = infer_encoding(p.values)
+    return out
+
+
+def _encode_param(value: Any, encoding: str) -> Any:
+    if value is None:
+        return None
+    if encoding == "json":
+        return json.dumps(value, sort_keys=True)
+    if encoding == "float64":
+        return float(value)
+    return value
+
+
+def _decode_param(value: Any, encoding: str) -> Any:
+    if value is None:
+        return None
+    if encoding == "json":
+        return json.loads(value)
+    return value
+
+
+# -- schemas --------------------------------------------------------------------------------------
+def trials_schema(param_encodings: Mapping[str, str], metric_names: Iterable[str]) -> pa.Schema:
+    """The explicit Arrow schema of ``trials.parquet`` for these parameters and metrics."""
+    metrics = sorted(set(metric_names))
+    fields = [
+        pa.field("trial_id", pa.string(), nullable=False),
+        pa.field("number", pa.int64(), nullable=False),
+        pa.field("state", pa.string(), nullable=False),
+    ]
+    fields += [pa.field(PARAM_PREFIX + name, _ENCODING_TYPES[enc]) for name, enc in param_encodings.items()]
+    fields += [pa.field(METRIC_PREFIX + m, pa.float64()) for m in metrics]
+    fields += [pa.field(STD_PREFIX + m, pa.float64()) for m in metrics]
+    fields += [
+        pa.field("n_repeats", pa.int64(), nullable=False),
+        pa.field("seeds", pa.list_(pa.int64())),
+        pa.field("repeat_metrics", pa.string()),
+        pa.field("created_at", TIMESTAMP),
+        pa.field("started_at", TIMESTAMP),
+        pa.field("finished_at", TIMESTAMP),
+        pa.field("duration_s", pa.float64()),
+        pa.field("node", pa.string()),
+        pa.field("error", pa.string()),
+    ]
+    meta = {"dse.format": str(FORMAT_VERSION), "dse.param_encodings": json.dumps(dict(param_encodings))}
+    return pa.schema(fields, metadata=meta)
+
+
+def measurements_schema(metric_names: Iterable[str]) -> pa.Schema:
+    """The explicit Arrow schema of ``measurements.parquet`` for these metrics."""
+    fields = [
+        pa.field("trial_id", pa.string(), nullable=False),
+        pa.field("number", pa.int64(), nullable=False),
+        pa.field("repeat", pa.int64(), nullable=False),
+        pa.field("epoch", pa.int64(), nullable=False),
+        pa.field("reported_at", TIMESTAMP),
+    ]
+    fields += [pa.field(METRIC_PREFIX + m, pa.float64()) for m in sorted(set(metric_names))]
+    return pa.schema(fields, metadata={"dse.format": str(FORMAT_VERSION)})
+
+
+def _spec_metrics(spec: StudySpec | None) -> list[str]:
+    if spec is None:
+        return []
+    return [o.metric for o in spec.objectives] + [c.metric for c in spec.constraints]
+
+
+def _param_encodings(spec: StudySpec | None, records: Sequence[TrialRecord]) -> dict[str, str]:
+    enc = spec_param_encodings(spec)
+    extra: dict[str, list[Any]] = {}
+    for r in records:
+        for name, value in r.params.items():
+            if name not in enc:
+                extra.setdefault(name, []).append(value)
+    for name in sorted(extra):
+        enc[name] = infer_encoding(extra[name])
+    return enc
+
+
+def _trial_row(r: TrialRecord, encodings: Mapping[str, str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"trial_id": r.trial_id, "number": r.number, "state": r.state.value}
+    for name, enc in encodings.items():
+        row[PARAM_PREFIX + name] = _encode_param(r.params.get(name), enc)
+    for name, value in r.metrics.items():
+        row[METRIC_PREFIX + name] = value
+    for name, value in r.metrics_std.items():
+        row[STD_PREFIX + name] = value
+    row.update(
+        n_repeats=r.n_repeats,
+        seeds=list(r.seeds),
+        repeat_metrics=json.dumps([dict(m) for m in r.repeat_metrics]) if r.repeat_metrics else None,
+        created_at=r.created_at,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        duration_s=r.duration_s,
+        node=r.node,
+        error=r.error,
+    )
+    return row
+
+
+class RowCache:
+    """Rows already built for unchanged records (same record object), so that rewriting the
+    tables after each trial costs one new row rather than one per trial."""
+
+    def __init__(self) -> None:
+        self.trials: dict[str, tuple[TrialRecord, str, dict[str, Any]]] = {}
+        self.measurements: dict[str, tuple[TrialRecord, list[dict[str, Any]]]] = {}
+
+    def trial_row(self, r: TrialRecord, encodings: Mapping[str, str], key: str) -> dict[str, Any]:
+        hit = self.trials.get(r.trial_id)
+        if hit is not None and hit[0] is r and hit[1] == key:
+            return hit[2]
+        row = _trial_row(r, encodings)
+        self.trials[r.trial_id] = (r, key, row)
+        return row
+
+    def measurement_rows(self, r: TrialRecord) -> list[dict[str, Any]]:
+        hit = self.measurements.get(r.trial_id)
+        if hit is not None and hit[0] is r:
+            return hit[1]
+        rows = _measurement_rows(r)
+        self.measurements[r.trial_id] = (r, rows)
+        return rows
+
+
+def trials_table(records: Sequence[TrialRecord], spec: StudySpec | None = None,
+                 cache: RowCache | None = None) -> pa.Table:
+    """The ``trials.parquet`` table of ``records`` (sorted by trial number)."""
+    records = sorted(records, key=lambda r: r.number)
+    encodings = _param_encodings(spec, records)
+    metrics = set(_spec_metrics(spec))
+    for r in records:
+        metrics.update(r.metrics)
+    schema = trials_schema(encodings, metrics)
+    if cache is None:
+        rows = [_trial_row(r, encodings) for r in records]
+    else:
+        key = json.dumps(encodings)
+        rows = [cache.trial_row(r, encodings, key) for r in records]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _measurement_rows(r: TrialRecord) -> list[dict[str, Any]]:
+    rows = []
+    for m in r.measurements:
+        row = {"trial_id": r.trial_id, "number": r.number, "repeat": m.repeat, "epoch": m.epoch,
+               "reported_at": m.reported_at}
+        row.update({METRIC_PREFIX + k: v for k, v in m.metrics.items()})
+        rows.append(row)
+    return rows
+
+
+def measurements_table(records: Sequence[TrialRecord], cache: RowCache | None = None) -> pa.Table:
+    """The ``measurements.parquet`` table: one row per trial, repeat and epoch."""
+    records = sorted(records, key=lambda r: r.number)
+    metrics: set[str] = set()
+    for r in records:
+        for m in r.measurements:
+            metrics.update(m.metrics)
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        rows.extend(cache.measurement_rows(r) if cache is not None else _measurement_rows(r))
+    return pa.Table.from_pylist(rows, schema=measurements_schema(metrics))
+
+
+def records_from_tables(trials: pa.Table, measurements: pa.Table | None = None) -> list[TrialRecord]:
+    """Rebuild :class:`TrialRecord` objects from the two tables (inverse of the writers)."""
+    meta = trials.schema.metadata or {}
+    encodings = json.loads(meta.get(b"dse.param_encodings", b"{}"))
+    by_trial: dict[str, list[Measurement]] = {}
+    if measurements is not None:
+        for row in measurements.to_pylist():
+            metrics = {k[len(METRIC_PREFIX):]: v for k, v in row.items()
+                       if k.startswith(METRIC_PREFIX) and v is not None}
+            by_trial.setdefault(row["trial_id"], []).append(
+                Measurement(epoch=row["epoch"], metrics=metrics, repeat=row["repeat"], reported_at=row["reported_at"]))
+    out = []
+    for row in trials.to_pylist():
+        params = {}
+        for key, value in row.items():
+            if key.startswith(PARAM_PREFIX) and value is not None:
+                name = key[len(PARAM_PREFIX):]
+                params[name] = _decode_param(value, encodings.get(name, "string"))
+        repeat_metrics = tuple(json.loads(row["repeat_metrics"])) if row.get("repeat_metrics") else ()
+        metrics = {k[len(METRIC_PREFIX):]: v for k, v in row.items() if k.startswith(METRIC_PREFIX) and v is not None}
+        stds = {k[len(STD_PREFIX):]: v for k, v in row.items() if k.startswith(STD_PREFIX) and v is not None}
+        out.append(TrialRecord(
+            trial_id=row["trial_id"], number=row["number"], state=TrialState(row["state"]), params=params,
+            seeds=tuple(row["seeds"] or ()), repeat_metrics=repeat_metrics, metrics=metrics, metrics_std=stds,
+            measurements=tuple(by_trial.get(row["trial_id"], ())), created_at=row["created_at"],
+            started_at=row["started_at"], finished_at=row["finished_at"], node=row["node"], error=row["error"],
+        ))
+    return out

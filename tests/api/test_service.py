@@ -1,0 +1,144 @@
+"""Settings from the environment, ``dse serve`` on bad settings, failure answers (store down,
+unexpected errors) and the scheduler's decisions that need no study run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from api.app import create_app
+from api.deps import get_store
+from api.runner.scheduler import LOCK_NAME, Scheduler
+from api.settings import Settings
+from api.store import SqlStore
+from tests.api.conftest import READ, make_settings
+from tests.api.factories import spec_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TestSettings:
+    def test_read_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("DSE_WRITE_TOKENS", "alice, ci-token ,")
+        monkeypatch.setenv("DSE_READ_TOKENS", "viewer")
+        monkeypatch.setenv("DSE_MAX_RUNNING_STUDIES", "3")
+        monkeypatch.setenv("DSE_DATABASE_URL", "sqlite:////tmp/x.db")
+        s = Settings()
+        assert s.write_tokens == ("alice", "ci-token") and s.read_tokens == ("viewer",)
+        assert s.max_running_studies == 3 and s.database_url == "sqlite:////tmp/x.db"
+
+    @pytest.mark.parametrize(
+        ("values", "field"),
+        [
+            ({}, "anonymous_access"),  # no token and no anonymous access would refuse everything
+            ({"write_tokens": ("a",), "read_tokens": ("a",)}, "read_tokens"),
+            ({"write_tokens": ("a",), "lease_s": 1.0, "heartbeat_s": 1.0}, "lease_s"),
+            ({"write_tokens": ("a",), "max_running_studies": 0}, "max_running_studies"),
+            ({"write_tokens": ("a",), "anonymous_access": "admin"}, "anonymous_access"),
+        ],
+    )
+    def test_invalid_settings_name_the_field(self, values: dict, field: str) -> None:
+        with pytest.raises(ValidationError, match=field):
+            Settings(**values)
+
+    def test_anonymous_read_access(self, sqlite_store: SqlStore) -> None:
+        app = create_app(
+            make_settings(sqlite_store.url, write_tokens=(), read_tokens=(), anonymous_access="read"),
+            store=sqlite_store,
+        )
+        with TestClient(app) as client:
+            assert client.get("/v1/studies").status_code == 200
+            assert client.post("/v1/studies", json=spec_dict()).status_code == 403
+            assert (
+                client.post(
+                    "/v1/studies", json=spec_dict(), headers={"Authorization": "Bearer x"}
+                ).status_code
+                == 401
+            )
+
+
+def test_dse_serve_refuses_bad_settings_naming_the_field(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DSE_WRITE_TOKENS": "t",
+        "DSE_MAX_RUNNING_STUDIES": "0",
+        "PYTHONPATH": str(ROOT),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert "max_running_studies" in out.stderr and "greater than or equal to 1" in out.stderr
+    help_text = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "serve", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert "--host" in help_text and "--port" in help_text and "DSE_" in help_text
+
+
+def test_store_down_gives_503_and_readyz_says_so(tmp_path: Path) -> None:
+    down = SqlStore("postgresql+psycopg://dse:x@127.0.0.1:1/none", create=False)
+    app = create_app(make_settings(down.url), store=down)
+    with TestClient(app) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["checks"]["store"].startswith("error")
+        r = client.get("/v1/studies/abc", headers=READ)
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert r.json()["type"] == "urn:analog-dse:problem:store-unavailable"
+        assert client.get("/v1/studies", headers=READ).status_code == 503
+        assert client.get("/healthz").status_code == 200  # alive, not ready
+
+
+def test_unexpected_errors_are_500_problems_without_internals(sqlite_store: SqlStore) -> None:
+    app = create_app(make_settings(sqlite_store.url), store=sqlite_store)
+
+    async def broken_store() -> SqlStore:
+        raise RuntimeError("secret internal detail")
+
+    app.dependency_overrides[get_store] = broken_store
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/v1/studies", headers=READ)
+    assert r.status_code == 500 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"] == "urn:analog-dse:problem:internal" and "secret" not in r.text
+
+
+class TestScheduler:
+    def test_one_scheduler_acts_at_a_time(self, sqlite_store: SqlStore) -> None:
+        settings = make_settings(sqlite_store.url, run_studies=True)
+        first, second = Scheduler(sqlite_store, settings), Scheduler(sqlite_store, settings)
+        assert first.tick() == [] and second.tick() == []  # nothing queued
+        assert sqlite_store.acquire_lock(LOCK_NAME, first.identity, 10)  # the first holds it
+        assert not sqlite_store.acquire_lock(LOCK_NAME, second.identity, 10)
+
+    def test_a_study_whose_runner_keeps_dying_fails_instead_of_looping(self, sqlite_store: SqlStore) -> None:
+        settings = make_settings(sqlite_store.url, run_studies=True, max_study_runs=2)
+        study, _ = sqlite_store.create_study(spec_dict(), name="doomed")
+        for i in range(2):  # two runs that died (each took the lease, then gave it back)
+            assert sqlite_store.acquire_lease(study.id, f"dead-{i}", 60)
+            assert sqlite_store.release_lease(study.id, f"dead-{i}")
+        scheduler = Scheduler(sqlite_store, settings)
+        assert scheduler.tick() == [] and scheduler.children() == {}
+        failed = sqlite_store.get_study(study.id)
+        assert failed.state == "FAILED" and "max_study_runs = 2" in failed.error
+
+    def test_running_studies_with_live_leases_fill_the_limit(self, sqlite_store: SqlStore) -> None:
+        settings = make_settings(sqlite_store.url, run_studies=True, max_running_studies=1)
+        running, _ = sqlite_store.create_study(spec_dict(), name="running")
+        queued, _ = sqlite_store.create_study(spec_dict(), name="queued")
+        assert sqlite_store.acquire_lease(running.id, "another-service-runner", 60)
+        scheduler = Scheduler(sqlite_store, settings)
+        assert scheduler.tick() == []  # the limit is taken by a runner this scheduler did not start
+        assert sqlite_store.get_study(queued.id).state == "QUEUED"
