@@ -164,6 +164,34 @@ PY
 
 # stop_node NAME: SIGTERM to the node's `ray start` (it shuts its processes down), then SIGKILL to
 # whatever is left of its process group after the grace period.
+# Every descendant of the processes of group $1. Ray starts its worker processes (the ones that
+# run trials) in process groups of their own, so signalling the node's group alone misses them.
+group_descendants() {
+  local pgid="$1" d stat rest pid ppid pgrp frontier next
+  declare -A parent_of=()
+  frontier=""
+  for d in /proc/[0-9]*; do
+    stat="$(cat "$d/stat" 2>/dev/null)" || continue
+    pid="${d#/proc/}"
+    rest="${stat##*) }"
+    read -r _ ppid pgrp _ <<<"$rest"
+    parent_of[$pid]="$ppid"
+    [ "$pgrp" = "$pgid" ] && frontier="$frontier $pid"
+  done
+  local seen=" $frontier "
+  while [ -n "${frontier// /}" ]; do
+    next=""
+    for pid in "${!parent_of[@]}"; do
+      case " $frontier " in *" ${parent_of[$pid]} "*) ;; *) continue ;; esac
+      case "$seen" in *" $pid "*) continue ;; esac
+      seen="$seen$pid "
+      next="$next $pid"
+      echo "$pid"
+    done
+    frontier="$next"
+  done
+}
+
 stop_node() {
   local name="$1" pid
   pid="$(node_pid "$name")"
@@ -316,7 +344,11 @@ cmd_kill() {
   pid="$(node_pid "$name")"
   [ -n "$pid" ] || die "kill: no node '$name' in $STATE_DIR; accepted: $(node_names | tr '\n' ' ')"
   if group_alive "$pid"; then
+    local orphans
+    orphans="$(group_descendants "$pid")"
     kill -KILL -- "-$pid" 2>/dev/null || true
+    # shellcheck disable=SC2086 # one pid per word
+    [ -z "$orphans" ] || kill -KILL $orphans 2>/dev/null || true
     local waited=0
     while group_alive "$pid" && [ "$waited" -lt 100 ]; do
       sleep 0.1

@@ -101,7 +101,7 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
         _set_torch_threads(setup.cpus_per_trial)
         for repeat, run in enumerate(json.loads(config["payload"])["runs"]):
             dataset = _dataset(setup, run.get("dataset"))
-            reporter = _EpochReporter(repeat, setup.scheduler_metric if repeat == 0 else None)
+            reporter = _EpochReporter(repeat, setup.scheduler_metric if repeat == 0 else None, node.get("node_id"))
             kwargs = {} if dataset is None else {"dataset": dataset}
             metrics = fn(run["config"], reporter, **kwargs)
             per_repeat.append(numeric_metrics(metrics, repeat))
@@ -123,9 +123,10 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
 class _EpochReporter:
     """The ``report`` callback handed to the trial function: forwards each epoch to Tune."""
 
-    def __init__(self, repeat: int, scheduler_metric: str | None) -> None:
+    def __init__(self, repeat: int, scheduler_metric: str | None, node_id: str | None = None) -> None:
         self.repeat = repeat
         self.scheduler_metric = scheduler_metric
+        self.node_id = node_id
         self.count = 0
 
     def __call__(self, values: Mapping[str, Any]) -> None:
@@ -134,7 +135,8 @@ class _EpochReporter:
         self.count += 1
         clean = {k: _plain(v) for k, v in dict(values).items()}
         epoch = clean.get("epoch", self.count)
-        result: dict[str, Any] = {"_kind": "epoch", "_repeat": self.repeat, "_epoch": epoch, "_values": clean}
+        result: dict[str, Any] = {"_kind": "epoch", "_repeat": self.repeat, "_epoch": epoch, "_values": clean,
+                                  "_node_id": self.node_id}
         if self.scheduler_metric is not None and isinstance(clean.get(self.scheduler_metric), float | int):
             result["_step"] = epoch
             result[self.scheduler_metric] = clean[self.scheduler_metric]

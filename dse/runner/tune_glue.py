@@ -105,6 +105,7 @@ class LoopCallback(_LoopUser, Callback):
         self.tick_s = tick_s
         self._finals: dict[str, dict[str, Any]] = {}
         self._last_epoch: dict[str, Any] = {}
+        self._nodes: dict[str, str] = {}
         self._last_tick = time.monotonic()
 
     @staticmethod
@@ -118,6 +119,11 @@ class LoopCallback(_LoopUser, Callback):
         kind = result.get("_kind")
         trial_id = self._id(trial)
         if kind == "epoch":
+            node = result.get("_node_id")
+            if node is not None and self._nodes.get(trial_id) != node:
+                # The first epoch of an attempt tells where it runs (a retry may move it).
+                self._nodes[trial_id] = node
+                self.loop.trial_started(trial_id, node=node)
             values = result.get("_values") or {}
             self._last_epoch[trial_id] = values.get("epoch", result.get("_epoch"))
             self.loop.trial_epoch(trial_id, int(result.get("_repeat", 0)), values)
@@ -126,6 +132,7 @@ class LoopCallback(_LoopUser, Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trial_id = self._id(trial)
+        self._nodes.pop(trial_id, None)
         final = self._finals.pop(trial_id, None)
         epoch = self._last_epoch.pop(trial_id, None)
         if final is not None:
@@ -138,12 +145,14 @@ class LoopCallback(_LoopUser, Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trial_id = self._id(trial)
+        self._nodes.pop(trial_id, None)
         self._finals.pop(trial_id, None)
         self._last_epoch.pop(trial_id, None)
         self.loop.trial_ended(trial_id, TrialState.FAILED, tune_error_text(trial))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         trial_id = self._id(trial)
+        self._nodes.pop(trial_id, None)
         self._finals.pop(trial_id, None)
         self._last_epoch.pop(trial_id, None)
         self.loop.trial_restarted(trial_id, tune_error_text(trial))

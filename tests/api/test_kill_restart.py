@@ -34,7 +34,7 @@ def tiny_grid(epochs: int = 1, lrs: list[float] = LRS) -> dict:
         base={
             "dataset": {"name": "digits"},
             "model": {"name": "fcnn", "hidden": [8]},
-            "training": {"epochs": 1, "lr": 0.05},
+            "training": {"epochs": epochs, "lr": 0.05},
         },
         parameters=[
             {"name": "lr", "target": "training.lr", "type": "discrete", "values": lrs},
@@ -84,7 +84,8 @@ def test_machine_crash_mid_study_resumes(tmp_path: Path, ray_session: Any) -> No
     first = ServiceProcess(db, tmp_path / "first.log", **settings).start()
     try:
         with first.client() as http:
-            sid = http.post("/v1/studies", json=tiny_grid()).json()["id"]
+            # Trials long enough that most of the study is still ahead when the machine dies.
+            sid = http.post("/v1/studies", json=tiny_grid(epochs=5)).json()["id"]
             wait_until(http, sid, lambda b: b["trials"]["by_state"]["COMPLETED"] >= 2)
             runners = runner_pids(sid)
             assert len(runners) == 1
@@ -117,7 +118,7 @@ def test_service_crash_leaves_its_runner_to_finish(tmp_path: Path, ray_session: 
     try:
         with first.client() as http:
             # Longer trials: the runner must still be busy when the second service is up.
-            sid = http.post("/v1/studies", json=tiny_grid(epochs=3, lrs=LONG_LRS)).json()["id"]
+            sid = http.post("/v1/studies", json=tiny_grid(epochs=10, lrs=LONG_LRS)).json()["id"]
             wait_until(http, sid, lambda b: b["trials"]["by_state"]["COMPLETED"] >= 1)
             runners = runner_pids(sid)
             first.kill()

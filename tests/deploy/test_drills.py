@@ -71,10 +71,6 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 # -- drill 1: a worker node dies -----------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="the runner does not retry trials lost with their node yet (Tune FailureConfig(max_failures=0)): "
-           "they end FAILED; remove this marker when it does")
 def test_drill_worker_node_killed_mid_study(cluster: LocalCluster, tmp_path: Path) -> None:
     n_trials = 16
     spec = tmp_path / "study.yaml"
@@ -85,9 +81,11 @@ def test_drill_worker_node_killed_mid_study(cluster: LocalCluster, tmp_path: Pat
          "--quiet"], env=clean_env(cluster.driver_env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
-        # Kill worker-2 once a few trials finished and others are running.
+        # Kill worker-2 once a few trials finished and one is running on it.
+        doomed = cluster.node_ids()["worker-2"]
         wait_for(lambda: sum(t["state"] == "COMPLETED" for t in read_trials(results)) >= 3
-                 and any(t["state"] == "RUNNING" for t in read_trials(results)), 240, "3 finished trials")
+                 and any(t["state"] == "RUNNING" and t["node"] == doomed for t in read_trials(results)),
+                 240, "3 finished trials and one running on worker-2")
         before = {t["trial_id"]: t for t in read_trials(results)}
         killed_at = time.time()
         assert cluster("kill", "worker-2").returncode == 0
@@ -99,6 +97,7 @@ def test_drill_worker_node_killed_mid_study(cluster: LocalCluster, tmp_path: Pat
     after = {t["trial_id"]: t for t in read_trials(results)}
     finished_before = {i for i, t in before.items() if t["state"] == "COMPLETED"}
     running_before = {i for i, t in before.items() if t["state"] == "RUNNING"}
+    on_killed_node = {i for i in running_before if before[i]["node"] == doomed}
     lost = [i for i in finished_before
             if after.get(i, {}).get("state") != "COMPLETED"
             or after[i]["finished_at"] != before[i]["finished_at"]]
@@ -112,6 +111,9 @@ def test_drill_worker_node_killed_mid_study(cluster: LocalCluster, tmp_path: Pat
     assert len(after) == n_trials
     assert failed == [], {i: after[i]["error"] for i in failed}
     assert lost == []
+    # the trials the dead node was running were retried on the survivor and finished there
+    assert on_killed_node and on_killed_node <= set(restarted), (on_killed_node, restarted)
+    assert all(after[i]["node"] == survivor for i in on_killed_node)
     # every trial that finished after the kill ran on the surviving node
     late = [t for t in after.values() if t["started_at"].timestamp() > killed_at + 1]
     assert late and all(t["node"] == survivor for t in late)
@@ -170,10 +172,6 @@ def test_drill_service_killed_and_restarted_while_the_cluster_runs(
 
 
 # -- drill 3: the database restarts ------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="the study runner's store writes do not survive a database restart yet: a trial that finishes "
-           "while PostgreSQL is down errors in Tune and its result is lost; remove this marker when they do")
 def test_drill_postgres_restarted_mid_study(cluster: LocalCluster, postgres: Postgres, service_factory) -> None:
     import httpx
 
