@@ -329,11 +329,13 @@ def _set_path(config: Config, data: dict[str, Any], path: str, value: Any) -> No
         node = node[part]
         node_cfg = child
         kinds = _poly_kinds(field_hint)
-        if kinds and node.get(TYPE_KEY, type(child).__name__) != type(child).__name__:
-            # The kind was switched by an earlier override: resolve fields against the new kind.
-            if node[TYPE_KEY] not in kinds:
-                raise ConfigError(_join(here, TYPE_KEY), f"got {node[TYPE_KEY]!r}; accepted: {', '.join(kinds)}")
-            node_cfg = kinds[node[TYPE_KEY]]()
+        name = node.get(TYPE_KEY, type(child).__name__)
+        if kinds and (name != type(child).__name__ or set(node) == {TYPE_KEY}):
+            # The kind was set by an earlier override (to another kind, or to the same one, which
+            # resets it): resolve the fields against that kind's defaults.
+            if name not in kinds:
+                raise ConfigError(_join(here, TYPE_KEY), f"got {name!r}; accepted: {', '.join(kinds)}")
+            node_cfg = kinds[name]()
             node.update({k: v for k, v in node_cfg.to_dict().items() if k not in node})
 
 

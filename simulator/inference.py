@@ -333,10 +333,10 @@ def io_overrides(model: nn.Module, overrides: Mapping[str, Any]) -> Iterator[Non
 
 
 def at_forward_snr(model: nn.Module, snr_db: float) -> Any:
-    """Context manager: evaluate with the forward weight read noise given as an SNR (paper 000).
+    """Context manager: evaluate with the forward output noise given as an SNR (paper 000).
 
-    Layers with a non-perfect forward keep their periphery and replace the weight noise; layers
-    with a perfect forward get a floating-point MVM with only this weight noise.
+    Layers with a non-perfect forward keep their periphery and replace its output noise; layers
+    with a perfect forward get a floating-point MVM with only this output noise.
     """
     arrays = [a for _, a in _arrays(model, None)]
     if arrays and all(a.rpu.forward.is_perfect for a in arrays):
@@ -346,5 +346,4 @@ def at_forward_snr(model: nn.Module, snr_db: float) -> Any:
     if any(a.rpu.forward.is_perfect for a in arrays):
         raise SimulatorError("at_forward_snr() needs all analog layers to have the same kind of "
                              "forward periphery (all perfect or none)")
-    return io_overrides(model, {"forward.w_noise": 0.0, "forward.w_noise_type": "additive_constant",
-                                "forward.snr_db": snr_db})
+    return io_overrides(model, {"forward.snr_db": snr_db})

@@ -62,7 +62,7 @@ class AnalogIO:
         self.out_step = cfg.out_step
         self.out_bound = math.inf if cfg.out_bound is None else cfg.out_bound
         self.out_sto = cfg.out_sto_round
-        self.out_noise = cfg.out_noise
+        self.out_noise = cfg.effective_out_noise
         self.w_noise = cfg.effective_w_noise
         self.w_noise_type = cfg.effective_w_noise_type
         self.bm = cfg.bound_management == "iterative" and cfg.out_bound is not None

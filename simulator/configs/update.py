@@ -70,10 +70,10 @@ class UpdateConfig(Config):
     ``desired_bl``); implies ``update_management``, as in aihwkit."""
 
     snr_db: float | None = None
-    """Update SNR in dB (paper 000 eq. 2): write noise of std ``10 ** (-snr_db / 20)`` in weight
-    units, replacing the device's ``write_noise_std``. Every device that receives a pulse in an
-    update shows the forward pass its hidden weight plus fresh ``N(0, sigma**2)`` noise (the noise
-    does not accumulate in the device state). ``None``: the device's ``write_noise_std`` applies."""
+    """Update SNR in dB (paper 000 eq. 2): the Gaussian noise of every update pulse,
+    ``sigma = 10 ** (-snr_db / 20)`` relative to the pulse's step, i.e. the device's cycle-to-cycle
+    ``dw_min_std`` (replaced; e.g. 34 dB: 0.02, 10.5 dB: 0.3, aihwkit's default). ``None``: the
+    device's ``dw_min_std`` applies."""
 
     rng: Literal["pool", "torch"] = "pool"
     """Random numbers of the update: ``"pool"`` (windows of a pre-drawn pool, fast) or
@@ -85,7 +85,7 @@ class UpdateConfig(Config):
         return self.update_management or self.update_bl_management
 
     def snr_noise_std(self) -> float | None:
-        """Write-noise std in weight units set by ``snr_db`` (None when no SNR is given)."""
+        """Cycle-to-cycle noise (``dw_min_std``) set by ``snr_db`` (None when no SNR is given)."""
         return None if self.snr_db is None else snr_db_to_std(self.snr_db)
 
     def validate(self) -> None:

@@ -27,7 +27,9 @@ class PulsedUpdater:
 
     All randomness comes from ``rng``; device-to-device variation is drawn once, here.
 
-    Write noise (``device.write_noise_std`` or ``update.snr_db``): the updater keeps the devices'
+    ``update.snr_db`` sets the devices' cycle-to-cycle noise ``dw_min_std``.
+
+    Write noise (``device.write_noise_std``): the updater keeps the devices'
     hidden (persistent) weights; after an update every device that received a pulse shows the
     tile ``hidden + sigma * N(0, 1)``. ``clip_`` takes the weight it is given as the new hidden
     state (call it after writing weights); a weight changed by anyone else between two updates is
@@ -49,6 +51,9 @@ class PulsedUpdater:
         if out_size < 1 or in_size < 1:
             raise ConfigError("", f"got a weight of shape ({out_size}, {in_size}); accepted: sizes >= 1")
         torch.set_flush_denormal(True)
+        snr_std = update_cfg.snr_noise_std()
+        if snr_std is not None and isinstance(device_cfg, PulsedDeviceConfig):
+            device_cfg = device_cfg.with_overrides({"dw_min_std": snr_std})
         self.device_cfg = device_cfg
         self.update_cfg = update_cfg
         self.out_size, self.in_size = int(out_size), int(in_size)
@@ -166,9 +171,6 @@ class PulsedUpdater:
         return touched
 
     def _write_noise_std(self) -> float:
-        snr_std = self.update_cfg.snr_noise_std()
-        if snr_std is not None:
-            return snr_std
         cfg = self.device_cfg
         std = float(getattr(cfg, "write_noise_std", 0.0))
         return std * float(getattr(cfg, "dw_min", 1.0)) if std > 0.0 else 0.0

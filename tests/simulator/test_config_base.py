@@ -77,6 +77,9 @@ def test_overrides_by_dotted_path_and_kind_switch() -> None:
     assert switched.device == _Exp(a=0.3)
     assert cfg.with_overrides({"device": "_Exp", "device.dw_min": 0.01}).device == _Exp(dw_min=0.01)
     assert cfg.get_path("device.dw_min") == 0.001
+    # setting the kind it already has resets it to that kind's defaults, then applies the rest
+    changed = cfg.with_overrides({"device.up_down": 0.5})
+    assert changed.with_overrides({"device.type": "_Constant", "device.dw_min": 0.01}).device == _Constant(dw_min=0.01)
     assert cfg == _RPU(), "overrides return a copy"
 
 

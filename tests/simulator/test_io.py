@@ -158,11 +158,10 @@ def test_additive_weight_noise_scales_with_the_input_norm() -> None:
 
 
 @pytest.mark.parametrize("snr_db", [12.0, 24.0])
-def test_snr_gives_weight_noise_of_std_ten_to_minus_snr_over_twenty(snr_db: float) -> None:
+def test_snr_gives_output_noise_of_std_ten_to_minus_snr_over_twenty(snr_db: float) -> None:
     x, w = _data()
-    r = _residuals(IOConfig(out_noise=0.0, snr_db=snr_db, **UNQUANTIZED), x, w)
-    normalized = r / x.norm(dim=-1, keepdim=True)
-    assert float(normalized.std()) == pytest.approx(10 ** (-snr_db / 20), rel=STD_RTOL)
+    r = _residuals(IOConfig(out_noise=0.5, snr_db=snr_db, **UNQUANTIZED), x, w)
+    assert float(r.std()) == pytest.approx(10 ** (-snr_db / 20), rel=STD_RTOL)
 
 
 def test_pcm_read_noise_scales_with_sqrt_of_weighted_input_power() -> None:

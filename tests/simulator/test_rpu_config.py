@@ -82,14 +82,14 @@ def test_dotted_paths_reach_every_part() -> None:
     assert base == get_preset("gokmen_vlasov"), "overrides return a copy"
 
 
-def test_snr_sets_the_weight_noise_std() -> None:
+def test_snr_sets_the_output_noise_std() -> None:
     # paper 000 eq. (2): gamma = 1 / sigma**2, in dB: sigma = 10 ** (-snr / 20)
     for snr in (6.0, 18.0, 34.0):
         io = IOConfig(snr_db=snr)
-        assert io.effective_w_noise == pytest.approx(math.sqrt(1.0 / 10 ** (snr / 10)), rel=1e-12)
-        assert io.effective_w_noise == snr_db_to_std(snr)
-        assert io.effective_w_noise_type == "additive_constant"
-    assert IOConfig(snr_db=20.0, w_noise_type="pcm_read").effective_w_noise_type == "pcm_read"
+        assert io.effective_out_noise == pytest.approx(math.sqrt(1.0 / 10 ** (snr / 10)), rel=1e-12)
+        assert io.effective_out_noise == snr_db_to_std(snr)
+        assert io.effective_w_noise_type == "none", "the SNR is not weight noise"
+    assert IOConfig(out_noise=0.07).effective_out_noise == 0.07
     assert IOConfig(w_noise=0.0).effective_w_noise_type == "none"
     assert IOConfig(w_noise=0.02).effective_w_noise == 0.02
 
@@ -111,8 +111,7 @@ def test_dac_and_adc_steps_follow_aihwkit_resolution() -> None:
         ({"forward.out_noise": -0.1}, "forward.out_noise", "[0.0, inf)"),
         ({"forward.noise_management": "average"}, "forward.noise_management", "'abs_max'"),
         ({"forward.bound_management": "shift"}, "forward.bound_management", "'iterative'"),
-        ({"forward.snr_db": 20.0, "forward.w_noise": 0.1}, "forward.snr_db", "either snr_db or w_noise"),
-        ({"forward.snr_db": 20.0, "forward.w_noise_type": "none"}, "forward.w_noise_type", "'pcm_read'"),
+        ({"forward.snr_db": math.nan}, "forward.snr_db", "[-100.0, 200.0]"),
         ({"backward.bound_management": "iterative"}, "backward.bound_management", "forward pass only"),
         ({"mapping.max_input_size": -1}, "mapping.max_input_size", "a number >= 0"),
         ({"mapping.weight_scaling_omega": 1.0}, "mapping.weight_scaling_omega", "update.mode = 'none'"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from simulator.configs import get_preset
@@ -62,14 +63,15 @@ def test_tiles_have_their_own_device_variation() -> None:
 
 
 def test_write_noise_does_not_accumulate_when_tiles_share_storage() -> None:
-    # Write noise of std sigma = 10**(-20/20) = 0.1 is redrawn around the hidden weight at each
-    # update. Pulses (dw_min 1e-4, at most BL = 31 per sample, 4 samples) move a hidden weight by
+    # Write noise of std sigma = write_noise_std * dw_min = 1000 * 1e-4 = 0.1 is redrawn around
+    # the hidden weight at each update. Pulses (dw_min 1e-4, at most BL = 31 per sample, 4 samples) move a hidden weight by
     # at most 0.0124 per step, in random directions, so over 100 steps by a std of at most
     # 0.124; W_100 - W_0 then has a std of at most sqrt(2 * 0.1**2 + 0.124**2) = 0.19. If the
     # shown (noisy) weight were taken as the new hidden weight the noise would random-walk: std
     # 0.1 * sqrt(100) = 1.0 before clipping at the bounds (about 0.6 after). 0.3 separates them.
     cfg = get_preset("gokmen_vlasov").with_overrides({
-        "update.snr_db": 20.0, "device.dw_min": 1e-4, "mapping.max_input_size": 32})
+        "device.type": "LinearStepDevice", "device.write_noise_std": 1000.0, "device.dw_min": 1e-4,
+        "mapping.max_input_size": 32})
     array = TileArray(64, 8, cfg, seed=5)
     assert array.n_tiles == 2
     array.set_weights(torch.zeros(8, 64))
@@ -81,4 +83,13 @@ def test_write_noise_does_not_accumulate_when_tiles_share_storage() -> None:
         array._stash(x, d)
         array.apply_pending(lr=0.01)
     spread = float((array.stacked().detach() - w0).std())
+    shown = array.weight.detach()
     assert 0.05 < spread < 0.3
+    for tile in array.tiles:
+        start = tile.row * array.tile_in
+        hidden = tile.updater.state_dict()["hidden"]
+        noise = shown[:, start: start + tile.in_size] - hidden
+        # 256 devices per tile: the noise is one fresh draw of std 0.1 (relative standard error of
+        # a std 1 / sqrt(2 * 256) = 4.4%, 4 of them 18%), not a sum of 100 draws
+        assert float(noise.std()) == pytest.approx(0.1, rel=0.18)
+        assert float((hidden - hidden.mean()).abs().max()) < 0.6  # pulses alone, no random walk
