@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, *, store: SqlStore | None = Non
         version=API_VERSION,
         summary="Submit design-space exploration studies, follow them, and query their Pareto fronts.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below from the packaged Swagger UI: no CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -70,6 +71,25 @@ def create_app(settings: Settings | None = None, *, store: SqlStore | None = Non
     app.include_router(trials.router, prefix="/v1")
     app.include_router(results.router, prefix="/v1")
     app.include_router(dashboard.router)
+    _install_docs(app)
     static_dir = resources.files("api") / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """The OpenAPI docs at ``/docs`` with Swagger UI's assets served by the service itself."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )

@@ -3,7 +3,7 @@ accuracy and run time for 2, 3 and 4 layers (fig. 4), on MNIST with the paper's 
 (784-256-128-10 ReLU, NLL, AnalogSGD batch 32, lr 0.05, step LR x0.5 every third of the run).
 
 The SNR (paper 000 eq. 2, gamma = 1 / sigma^2 for |w| <= 1) applies to the forward and backward
-weight reads and to the update, as in the paper; each device also runs without any AWGN as the
+passes (their output noise) and to the update (the pulses' cycle-to-cycle noise), as in the paper; each device also runs without any AWGN as the
 noise-free reference (``snr_db: null`` in the JSON). The devices are aihwkit's default
 ConstantStep / LinearStep / ExpStep devices on the gokmen_vlasov periphery.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import yaml
 from fastapi.testclient import TestClient
@@ -127,7 +128,11 @@ class TestAuth:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok"}
-        assert client.get("/docs").status_code == 200
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and "cdn" not in docs.text.lower()
+        for asset in re.findall(r'(?:src|href)="(/static/swagger/[^"]+)"', docs.text):
+            assert client.get(asset).status_code == 200, asset  # served here, works offline
+        assert "/static/swagger/swagger-ui-bundle.js" in docs.text
         paths = client.get("/openapi.json").json()["paths"]
         for p in (
             "/v1/studies",
