@@ -43,9 +43,9 @@ def trial(args, *, device: str, snr: float | None, hidden: list[int], seed: int)
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--snr", type=float, nargs="+", default=[6, 9, 12, 18, 24, 30, 34])
-    p.add_argument("--train", type=int, default=6000, help="training examples (of 60,000)")
+    p.add_argument("--train", type=int, default=20000, help="training examples (of 60,000)")
     p.add_argument("--test", type=int, default=2000, help="test examples (of 10,000)")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=4)
     args = parse(p)
     if args.quick:
         args.snr, args.train, args.test, args.epochs = [9, 34], 300, 200, 1

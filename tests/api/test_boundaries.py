@@ -1,33 +1,15 @@
-"""The service uses the engine's public surface only: it never imports Ray or the simulator,
-and the web process stays light (no torch, Ray, Optuna or pyarrow until a request needs it)."""
+"""The web process stays light: no torch, Ray, Optuna or pyarrow until a request needs it.
+
+(That `api/` never imports Ray, torch, Optuna or the simulator is checked in
+`tests/test_dependencies.py`.)"""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _imported_roots(path: Path) -> set[str]:
-    roots = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-    return roots
-
-
-def test_api_never_imports_ray_torch_or_the_simulator() -> None:
-    offenders = {}
-    for path in sorted((ROOT / "api").rglob("*.py")):
-        bad = _imported_roots(path) & {"ray", "torch", "simulator", "optuna"}
-        if bad:
-            offenders[str(path.relative_to(ROOT))] = sorted(bad)
-    assert offenders == {}
 
 
 def test_service_modules_load_no_heavy_dependency() -> None:
