@@ -32,6 +32,7 @@ from simulator._passes import AnalogMVM, Effective
 from simulator.configs.rpu import RPUConfig
 from simulator.errors import SimulatorError
 from simulator.io import AnalogIO
+from simulator.pulsed.stacked import StackedUpdater
 from simulator.rng import RandomSource
 from simulator.tile import AnalogTile, derive_seed
 
@@ -129,6 +130,7 @@ class TileArray(nn.Module):
         self._token = 0
         self._cache: tuple[Any, Effective] | None = None
         self._ideal_cfg = rpu.is_ideal
+        self._stacked: StackedUpdater | bool | None = None  # built at the first update
 
     # -- layout ------------------------------------------------------------------------------
     @property
@@ -307,12 +309,44 @@ class TileArray(nn.Module):
         if self.weight._version != self._synced_version:  # written from outside since
             for tile in self.tiles:
                 tile.drop_block()
-        for tile in self.tiles:
-            start = tile.row * self.tile_in
-            tile.update(slots[:, start: start + tile.in_size],
-                        grad[:, tile.out_offset: tile.out_offset + tile.out_size], lr)
+        stacked = self._stacked_updater()
+        if stacked is not None:
+            w = self.stacked()
+            stacked.update_(w, self._tile_rows(slots), self._tile_cols(grad), lr)
+            if self.n_row > 1 and self.n_col > 1:  # stacked() was a copy
+                self.weight.detach().copy_(self.unstacked(w))
+        else:
+            for tile in self.tiles:
+                start = tile.row * self.tile_in
+                tile.update(slots[:, start: start + tile.in_size],
+                            grad[:, tile.out_offset: tile.out_offset + tile.out_size], lr)
         self._synced_version = self.weight._version
         self.touch()
+
+    def _stacked_updater(self) -> StackedUpdater | None:
+        """The update of all tiles in one call, where the tiles allow it (equal tiles, aggregate
+        mode, no write noise); None otherwise."""
+        if self._stacked is None:
+            updaters = [tile.updater for tile in self.tiles]
+            ok = self.is_pulsed and self.valid_mask() is None and StackedUpdater.supports(updaters)
+            self._stacked = StackedUpdater(updaters) if ok else False
+        return self._stacked or None
+
+    def _tile_rows(self, slots: torch.Tensor) -> torch.Tensor:
+        """Stored inputs ``(N, n_row * tile_in)`` as each tile's ``(T, N, tile_in)``."""
+        n = slots.shape[0]
+        rows = slots.reshape(n, self.n_row, self.tile_in).transpose(0, 1)
+        if self.n_col == 1:
+            return rows
+        return rows.unsqueeze(1).expand(self.n_row, self.n_col, n, self.tile_in).reshape(
+            self.n_tiles, n, self.tile_in)
+
+    def _tile_cols(self, grad: torch.Tensor) -> torch.Tensor:
+        """Output gradients ``(N, out)`` as each tile's ``(T, N, tile_out)``."""
+        n = grad.shape[0]
+        cols = self._padded_grad(grad).reshape(n, self.n_col, self.tile_out).transpose(0, 1)
+        return cols.unsqueeze(0).expand(self.n_row, self.n_col, n, self.tile_out).reshape(
+            self.n_tiles, n, self.tile_out)
 
     # -- device moves ----------------------------------------------------------------------
     def _apply(self, fn: Any, recurse: bool = True) -> TileArray:

@@ -105,11 +105,12 @@ class AnalogTile(nn.Module):
     def _device_weights(self) -> tuple[torch.Tensor, bool]:
         """The tensor the updater works on, and whether it is the weight view itself.
 
-        A single-tile array passes its weight view. Tiles sharing the parameter pass a
-        private contiguous copy that persists between updates, so that an updater tracking
-        writes to its weights (write noise) sees only its own tile's changes.
+        A single-tile array, and any tile without write noise, passes its weight view. Tiles
+        with write noise that share the parameter pass a private contiguous copy that persists
+        between updates, so that an updater tracking writes to its weights sees only its own
+        tile's changes.
         """
-        if self._array.n_tiles == 1:
+        if self._array.n_tiles == 1 or self.updater.write_noise == 0.0:
             return self.weight, True
         if self._block is None:
             self._block = self.weight.detach().clone(memory_format=torch.contiguous_format)

@@ -40,40 +40,42 @@ def aggregate_moments(probs: Probabilities, signed_q: bool = True,
                       scratch: dict[str, torch.Tensor] | None = None) -> Moments:
     """The count moments ``(t, m, q, r)`` of a mini-batch (consumes ``probs``; ``r`` if ``signed_q``).
 
+    ``probs`` may carry leading tile dimensions (``(T, N, in)`` / ``(T, N, out)``, moments
+    ``(T, out, in)``: one batched product per moment for all tiles). With signed probabilities
+    ``s_p = sign(.) min(|.|, 1)`` of inputs and errors, ``m`` is the product of the signed and
+    ``t`` that of the absolute values, so no input sign has to be known in advance.
+
     ``scratch`` (optional) keeps the output buffers between calls; the moments returned live in it.
     """
-    bl = probs.bl.unsqueeze(0)
-    d_t = probs.d_scaled.t()  # (out, N): the left factors are built contiguous, (out, N)
-    out, n_in = d_t.shape[0], probs.x_scaled.shape[1]
-    p_d_bl = d_t.abs().clamp_(max=1.0).mul_(bl)
-    s_d = torch.sign(d_t)
-    if probs.nonneg_x:
-        # sign(x d) = sign(d): signed and unsigned left factors share the right factor
-        p_x = probs.x_scaled.clamp_(max=1.0)
-        tm = torch.mm(torch.cat([p_d_bl, p_d_bl * s_d]), p_x, out=_buffer(scratch, "tm", 2 * out, n_in, p_x))
-        p_d2_bl = p_d_bl.mul_(p_d_bl).div_(bl)
-        p_x2 = p_x.mul_(p_x)
-        if signed_q:
-            qr = torch.mm(torch.cat([p_d2_bl, p_d2_bl * s_d]), p_x2, out=_buffer(scratch, "qr", 2 * out, n_in, p_x))
-            return tm[:out], tm[out:], qr[:out], qr[out:]
-        return tm[:out], tm[out:], torch.mm(p_d2_bl, p_x2, out=_buffer(scratch, "q", out, n_in, p_x)), None
-    p_x = probs.x_scaled.abs().clamp_(max=1.0)
-    s_x = torch.sign(probs.x_scaled)
-    t = torch.mm(p_d_bl, p_x, out=_buffer(scratch, "t", out, n_in, p_x))
-    m = torch.mm(p_d_bl * s_d, p_x * s_x, out=_buffer(scratch, "m", out, n_in, p_x))
-    p_d2_bl = p_d_bl.mul_(p_d_bl).div_(bl)
-    p_x2 = p_x.mul_(p_x)
-    q = torch.mm(p_d2_bl, p_x2, out=_buffer(scratch, "q", out, n_in, p_x))
-    r = torch.mm(p_d2_bl.mul_(s_d), p_x2.mul_(s_x), out=_buffer(scratch, "r", out, n_in, p_x)) if signed_q else None
+    x, d, bl = probs.x_scaled, probs.d_scaled, probs.bl
+    flat = x.dim() == 2
+    if flat:
+        x, d, bl = x.unsqueeze(0), d.unsqueeze(0), bl.unsqueeze(0)
+    bl = bl.unsqueeze(-1)
+    shape = (x.shape[0], d.shape[-1], x.shape[-1])
+    p_d = d.clamp(-1.0, 1.0).mul_(bl)  # sign(d) BL p_d  (T, N, out)
+    p_d_abs = p_d.abs()
+    p_x = x.clamp_(-1.0, 1.0)  # sign(x) p_x  (T, N, in)
+    p_x_abs = p_x if probs.nonneg_x else p_x.abs()
+    t = torch.bmm(p_d_abs.mT, p_x_abs, out=_buffer(scratch, "t", shape, x))
+    m = torch.bmm(p_d.mT, p_x, out=_buffer(scratch, "m", shape, x))
+    p_d2 = p_d_abs.mul_(p_d_abs).div_(bl)  # BL p_d**2
+    p_x2 = p_x_abs * p_x_abs
+    q = torch.bmm(p_d2.mT, p_x2, out=_buffer(scratch, "q", shape, x))
+    r = None
+    if signed_q:
+        r = torch.bmm(p_d2.mul_(p_d.sign_()).mT, p_x2.mul_(p_x.sign_()), out=_buffer(scratch, "r", shape, x))
+    if flat:
+        return t[0], m[0], q[0], None if r is None else r[0]
     return t, m, q, r
 
 
-def _buffer(scratch: dict[str, torch.Tensor] | None, name: str, rows: int, cols: int,
+def _buffer(scratch: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...],
             like: torch.Tensor) -> torch.Tensor:
-    """A reusable ``(rows, cols)`` buffer (a new tensor without ``scratch``)."""
+    """A reusable buffer of ``shape`` (a new tensor without ``scratch``)."""
     if scratch is None:
-        return torch.empty((rows, cols), dtype=like.dtype, device=like.device)
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
     buf = scratch.get(name)
-    if buf is None or buf.shape != (rows, cols) or buf.dtype != like.dtype or buf.device != like.device:
-        buf = scratch[name] = torch.empty((rows, cols), dtype=like.dtype, device=like.device)
+    if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+        buf = scratch[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
     return buf

@@ -42,6 +42,9 @@ def exact_counts(probs: Probabilities, rng: RandomSource) -> torch.Tensor:
     p_x, p_d = probs.p_x(), probs.p_d()
     samples = slot_samples(probs.bl)
     total = samples.numel()
+    nonneg_x = probs.nonneg_x
+    if nonneg_x is None:
+        nonneg_x = bool(probs.x_scaled.min() >= 0)
     counts = torch.empty((2 * out_size, in_size), dtype=d.dtype, device=d.device)
     if total == 0:
         return counts.zero_()
@@ -54,7 +57,7 @@ def exact_counts(probs: Probabilities, rng: RandomSource) -> torch.Tensor:
         d_sel = d.index_select(0, idx)
         one, zero, up = (torch.tensor(v, dtype=d.dtype, device=d.device) for v in (1.0, 0.0, base))
         # error bits encoded 1 for a down pulse (x d > 0) and base for an up pulse
-        if probs.nonneg_x:
+        if nonneg_x:
             enc = torch.where(d_bits, torch.where(d_sel > 0, one, up), zero)
             c = torch.mm(enc.t(), x_bits.to(d.dtype))
         else:

@@ -5,6 +5,9 @@ For each sample ``b`` of a mini-batch this computes ``BL_b`` and the scales ``A_
 ``performUpdateManagement`` do (see :mod:`simulator.configs.update` for the formulas), vectorised
 over the batch. The bit probabilities are then ``p_x[b, j] = min(|x_bj| B_b, 1)`` and
 ``p_d[b, i] = min(|d_bi| A_b, 1)``; a pulse at ``(i, j)`` goes down when ``x_bj d_bi > 0``.
+
+Leading dimensions are independent arrays of devices (the tiles of a layer, updated together):
+``x`` ``(..., N, in)`` and ``d`` ``(..., N, out)`` give per-tile, per-sample ``BL``, ``A``, ``B``.
 """
 
 from __future__ import annotations
@@ -24,31 +27,34 @@ class Probabilities:
     """The scaled inputs and errors of one mini-batch (probabilities before clipping to 1)."""
 
     x_scaled: torch.Tensor
-    """``(N, in)``: ``x_bj B_b`` (signed)."""
+    """``(..., N, in)``: ``x_bj B_b`` (signed)."""
     d_scaled: torch.Tensor
-    """``(N, out)``: ``d_bi A_b`` (signed)."""
+    """``(..., N, out)``: ``d_bi A_b`` (signed)."""
     bl: torch.Tensor
-    """``(N,)``: pulse-train length of each sample (integer values, in the dtype of ``x``)."""
-    nonneg_x: bool
-    """Whether every input is >= 0 (then the pulse direction is the sign of ``d`` alone)."""
+    """``(..., N)``: pulse-train length of each sample (integer values, in the dtype of ``x``)."""
+    nonneg_x: bool | None
+    """Whether every input is >= 0 (then the pulse direction is the sign of ``d`` alone); None
+    when not known (the aggregate mode does not need it; the exact mode checks)."""
 
     def p_x(self) -> torch.Tensor:
-        """``(N, in)`` input-bit probabilities (a new tensor)."""
+        """``(..., N, in)`` input-bit probabilities (a new tensor)."""
         if self.nonneg_x:
             return self.x_scaled.clamp(max=1.0)
         return self.x_scaled.abs().clamp_(max=1.0)
 
     def p_d(self) -> torch.Tensor:
-        """``(N, out)`` error-bit probabilities (a new tensor)."""
+        """``(..., N, out)`` error-bit probabilities (a new tensor)."""
         return self.d_scaled.abs().clamp_(max=1.0)
 
 
 def probabilities(x: torch.Tensor, d: torch.Tensor, lr: float, granularity: float,
-                  cfg: UpdateConfig) -> Probabilities:
-    """Per-sample ``BL``, ``A`` and ``B`` applied to ``x`` and ``d`` (``lr > 0``)."""
-    n = x.shape[0]
+                  cfg: UpdateConfig, nonneg_x: bool | None = None) -> Probabilities:
+    """Per-sample ``BL``, ``A`` and ``B`` applied to ``x`` and ``d`` (``lr > 0``).
+
+    ``nonneg_x``: whether the caller knows that ``x >= 0`` (saves a pass; None: not known, no
+    check is made here).
+    """
     g = float(granularity)
-    nonneg_x = bool(x.min() >= 0) if n else True
     # calculateBlAB
     if not cfg.fixed_bl and not cfg.update_bl_management and g * cfg.desired_bl < lr:
         bl0, scale0 = max(math.ceil(lr / g), 1), 1.0
@@ -56,17 +62,20 @@ def probabilities(x: torch.Tensor, d: torch.Tensor, lr: float, granularity: floa
         bl0 = cfg.desired_bl
         scale0 = math.sqrt(lr / (g * bl0))
     if not cfg.effective_update_management:
-        bl = torch.full((n,), float(bl0), dtype=x.dtype, device=x.device)
-        return Probabilities(x * scale0, d * scale0, bl, nonneg_x)
+        bl0_t = torch.full(x.shape[:-1], float(bl0), dtype=x.dtype, device=x.device)
+        return Probabilities(x * scale0, d * scale0, bl0_t, nonneg_x)
     reg = g * g
-    x_max = (x.amax(dim=1) if nonneg_x else x.abs().amax(dim=1)).clamp_(min=reg)
-    d_max = d.abs().amax(dim=1).clamp_(min=reg)
-    ratio = x_max / d_max  # A = scale sqrt(ratio), B = scale / sqrt(ratio)
+    x_max = (x.amax(dim=-1, keepdim=True) if nonneg_x else x.abs().amax(dim=-1, keepdim=True)).clamp_(min=reg)
+    d_max = d.abs().amax(dim=-1, keepdim=True).clamp_(min=reg)
     if cfg.update_bl_management:
-        bl = torch.mul(x_max, d_max).mul_(lr / g).ceil_().clamp_(min=1.0, max=float(cfg.desired_bl))
-        a = torch.div(ratio, bl).mul_(lr / g).sqrt_()
-    else:
-        bl = torch.full((n,), float(bl0), dtype=x.dtype, device=x.device)
-        a = ratio.sqrt().mul_(scale0)
-    b = torch.div(a, ratio)
-    return Probabilities(x * b.unsqueeze(1), d * a.unsqueeze(1), bl, nonneg_x)
+        # BL = min(ceil(lr x_max d_max / g), desired_bl); A = sqrt(lr / (g BL)) sqrt(x_max / d_max)
+        # = k x_max and B = sqrt(lr / (g BL)) sqrt(d_max / x_max) = k d_max with
+        # k = sqrt(lr / (g BL x_max d_max))
+        prod = x_max * d_max
+        bl = prod.mul(lr / g).ceil_().clamp_(min=1.0, max=float(cfg.desired_bl))
+        k = prod.mul_(bl).reciprocal_().mul_(lr / g).sqrt_()
+        bl = bl.squeeze(-1)
+    else:  # A = scale0 sqrt(x_max / d_max) = k x_max, B = k d_max with k = scale0 / sqrt(x_max d_max)
+        bl = torch.full(x.shape[:-1], float(bl0), dtype=x.dtype, device=x.device)
+        k = (x_max * d_max).rsqrt_().mul_(scale0)
+    return Probabilities(x * d_max.mul_(k), d * x_max.mul_(k), bl, nonneg_x)

@@ -56,9 +56,9 @@ def respond_counts_(model: DeviceModel, w: torch.Tensor, state: State, n: torch.
     std = model.dw_min_std
     w.addcmul_(n[:out], state["scale_down"], value=-1.0).addcmul_(n[out:], state["scale_up"])
     if std > 0.0:
-        sq = _constant_step_terms(state, std)
-        var = torch.mul(n[:out], sq["sq_down"]).addcmul_(n[out:], sq["sq_up"])
-        w.addcmul_(var.sqrt_(), xi, value=std)
+        terms = constant_step_terms(state, std)
+        var = torch.mul(n[:out], terms.sq_down).addcmul_(n[out:], terms.sq_up)
+        w.addcmul_(sqrt_(var), xi, value=std)
     return model.clip_(w, state)
 
 
@@ -80,13 +80,12 @@ def respond_moments_(model: DeviceModel, w: torch.Tensor, state: State, moments:
     # c = 1 + std^2 the variance is sum_dir sq_dir (c n_dir - q_dir)
     # = c (mean_sq t - delta_sq m) - mean_sq q + delta_sq r; without r (symmetric steps) the last
     # term, delta_sq (q_down - q_up), is left out.
-    terms = _constant_step_terms(state, model.dw_min_std)
-    w.addcmul_(t, terms["delta"]).addcmul_(m, terms["mean_step"], value=-1.0)
-    var = torch.mul(t, terms["c_mean_sq"]).addcmul_(m, terms["c_delta_sq"], value=-1.0)
-    var.addcmul_(q, terms["mean_sq"], value=-1.0)
+    terms = constant_step_terms(state, model.dw_min_std)
+    w.addcmul_(t, terms.delta).addcmul_(m, terms.mean_step, value=-1.0)
+    var = q.mul_(terms.neg_mean_sq).addcmul_(t, terms.c_mean_sq).addcmul_(m, terms.c_delta_sq, value=-1.0)
     if r is not None:
-        var.addcmul_(r, terms["delta_sq"])
-    w.addcmul_(var.clamp_(min=0.0).sqrt_(), xi)
+        var.addcmul_(r, terms.delta_sq)
+    w.addcmul_(sqrt_(var.clamp_(min=0.0)), xi)
     return model.clip_(w, state)
 
 
@@ -105,21 +104,50 @@ def _respond_(model: DeviceModel, w: torch.Tensor, state: State, n_down: torch.T
     if count_var is not None:
         var.addcmul_(up * up, count_var[1]).addcmul_(down * down, count_var[0])
     w.addcmul_(up, n_up).addcmul_(down, n_down, value=-1.0)
-    w.addcmul_(var.clamp_(min=0.0).sqrt_(), xi)
+    w.addcmul_(sqrt_(var.clamp_(min=0.0)), xi)
     return model.clip_(w, state)
 
 
-def _constant_step_terms(state: State, std: float) -> State:
-    """Per-device combinations of the constant steps (cached in the state under ``_`` keys)."""
-    if "_delta" not in state:
-        up, down = state["scale_up"], state["scale_down"]
-        sq_up, sq_down = up * up, down * down
+class ConstantStepTerms:
+    """Per-device combinations of the constant steps ``s_up``, ``s_down`` (``c = 1 + std**2``)."""
+
+    __slots__ = ("c_delta_sq", "c_mean_sq", "delta", "delta_sq", "mean_step", "neg_mean_sq",
+                 "source", "sq_down", "sq_up")
+
+    def __init__(self, up: torch.Tensor, down: torch.Tensor, std: float) -> None:
+        self.source = (up, down, std)
+        self.sq_up, self.sq_down = up * up, down * down
         c = 1.0 + std * std
-        state["_sq_up"], state["_sq_down"] = sq_up, sq_down
-        state["_mean_step"] = (up + down).mul_(0.5)
-        state["_delta"] = (up - down).mul_(0.5)
-        state["_mean_sq"] = (sq_up + sq_down).mul_(0.5)
-        state["_delta_sq"] = (sq_up - sq_down).mul_(0.5)
-        state["_c_mean_sq"] = state["_mean_sq"] * c
-        state["_c_delta_sq"] = state["_delta_sq"] * c
-    return {k[1:]: v for k, v in state.items() if k.startswith("_")}
+        self.mean_step = (up + down).mul_(0.5)
+        self.delta = (up - down).mul_(0.5)
+        mean_sq = (self.sq_up + self.sq_down).mul_(0.5)
+        self.neg_mean_sq = mean_sq.neg()
+        self.delta_sq = (self.sq_up - self.sq_down).mul_(0.5)
+        self.c_mean_sq = mean_sq.mul_(c)
+        self.c_delta_sq = self.delta_sq * c
+
+
+def constant_step_terms(state: State, std: float) -> ConstantStepTerms:
+    """The :class:`ConstantStepTerms` of ``state`` (cached in it; recomputed when its step
+    tensors are replaced)."""
+    terms = state.get("_terms")
+    up, down = state["scale_up"], state["scale_down"]
+    if not isinstance(terms, ConstantStepTerms) or terms.source[0] is not up \
+            or terms.source[1] is not down or terms.source[2] != std:
+        terms = ConstantStepTerms(up, down, std)
+        state["_terms"] = terms  # type: ignore[assignment]
+    return terms
+
+
+def sqrt_(v: torch.Tensor) -> torch.Tensor:
+    """``sqrt(v)`` of ``v >= 0`` in place, exact zeros kept.
+
+    Computed as ``v / sqrt(max(v, tiny))``: on the CPU ``torch.sqrt`` takes a slow path for
+    exact zeros (five times slower on a tensor of mostly zeros, the usual variance of a
+    mini-batch in which most devices receive no pulse); the reciprocal square root does not.
+    For ``v >= tiny`` (1e-30) the result is ``sqrt(v)`` to a rounding; smaller values give at most
+    ``1e-15``.
+    """
+    if v.device.type != "cpu" or v.dtype not in (torch.float32, torch.float64):
+        return v.sqrt_()
+    return v.mul_(torch.clamp(v, min=_TINY).rsqrt_())

@@ -69,8 +69,9 @@ def test_expected_coincidences_give_the_learning_rate() -> None:
     x = torch.rand(5, 7, generator=gen, dtype=torch.float64)
     d = torch.randn(5, 3, generator=gen, dtype=torch.float64) * 0.05
     lr, g = 0.1, 0.001
-    probs = probabilities(x, d, lr, g, UpdateConfig())
-    assert probs.nonneg_x
+    probs = probabilities(x, d, lr, g, UpdateConfig(), nonneg_x=True)
+    # the hint only saves a pass: the same probabilities as without it
+    assert torch.equal(probs.p_x(), probabilities(x, d, lr, g, UpdateConfig()).p_x())
     p_x, p_d = probs.p_x(), probs.p_d()
     assert bool((p_x < 1).all()) and bool((p_d < 1).all())
     expected = torch.einsum("b,bi,bj->ij", probs.bl, p_d, p_x) * g
@@ -113,3 +114,18 @@ def test_update_config_round_trip() -> None:
     cfg = UpdateConfig(mode="exact", desired_bl=15, snr_db=25.0, rng="torch", update_management=False)
     assert UpdateConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.effective_update_management  # BL management implies update management
+
+
+@pytest.mark.parametrize("cfg", [UpdateConfig(), UpdateConfig(update_bl_management=False),
+                                 UpdateConfig(update_bl_management=False, update_management=False)])
+def test_leading_dimensions_are_independent_tiles(cfg: UpdateConfig) -> None:
+    # (T, N, in) / (T, N, out): every tile gets the management of its own slice, as alone
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(3, 6, 9, generator=gen, dtype=torch.float64)
+    d = torch.randn(3, 6, 4, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 0.01, 3.0]).view(3, 1, 1)
+    stacked = probabilities(x, d, 0.2, 0.002, cfg)
+    for t in range(3):
+        alone = probabilities(x[t], d[t], 0.2, 0.002, cfg)
+        assert torch.equal(stacked.bl[t], alone.bl)
+        assert torch.equal(stacked.x_scaled[t], alone.x_scaled)
+        assert torch.equal(stacked.d_scaled[t], alone.d_scaled)
