@@ -45,7 +45,8 @@ def trial(args, *, hardware: str, schedule: str, seed: int) -> dict:
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--train", type=int, default=2000, help="training examples (of 60,000)")
+    p.add_argument("--train", type=int, default=6000, help="training examples (of 60,000)")
+    p.set_defaults(seeds=2)
     p.add_argument("--test", type=int, default=1000, help="test examples (of 10,000)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch", type=int, default=64)
