@@ -5,7 +5,9 @@ pulsed update (the ``gokmen_vlasov`` device: ConstantStep, dw_min 0.0016, dtod 0
 bounds +-1; BL 31 with update and BL management; lr 0.05) against two baselines measured in the
 same run, interleaved block by block with the cases (machines are shared): the plain float update
 ``weight.addmm_(d.T, x, alpha=-lr)`` and a plain torch ``nn.Linear`` forward + backward + SGD step
-of the same shape. With ``--reference`` it also times aihwkit's pulse-by-pulse order
+of the same shape. ``pulsed-aggregate-stacked`` is the aggregate update as a layer runs it: the
+layer on tiles of at most 512 inputs (784 inputs: two tiles of 392), all tiles in one
+:class:`~simulator.pulsed.stacked.StackedUpdater` call. With ``--reference`` it also times aihwkit's pulse-by-pulse order
 (:mod:`simulator.pulsed.reference`) on the smallest layer.
 
 The inputs ``x`` and errors ``d`` are the real ones of a float 784-256-128-10 ReLU network after
@@ -56,6 +58,8 @@ def _simulator() -> dict[str, object]:
         "ConstantStepDevice": configs.ConstantStepDevice,
         "UpdateConfig": configs.UpdateConfig,
         "PulsedUpdater": importlib.import_module("simulator.pulsed").PulsedUpdater,
+        "StackedUpdater": importlib.import_module("simulator.pulsed.stacked").StackedUpdater,
+        "split_sizes": importlib.import_module("simulator.mapping").split_sizes,
         "probabilities": importlib.import_module("simulator.pulsed.management").probabilities,
         "reference_update_": importlib.import_module("simulator.pulsed.reference").reference_update_,
         "RandomSource": importlib.import_module("simulator.rng").RandomSource,
@@ -142,6 +146,13 @@ def _pulsed(data: list, updater: object, weight: torch.Tensor, i: int) -> None:
     updater.update_(weight, x, d, LR)  # type: ignore[attr-defined]
 
 
+def _stacked(data: list, updater: object, weight: torch.Tensor, tiles: int, i: int) -> None:
+    x, d = data[i % len(data)]
+    n = x.shape[0]
+    rows = x.reshape(n, tiles, -1).transpose(0, 1)  # each tile's inputs, as a TileArray hands them
+    updater.update_(weight, rows, d.unsqueeze(0).expand(tiles, *d.shape), LR)  # type: ignore[attr-defined]
+
+
 def _reference(sim: dict, data: list, updater: object, weight: torch.Tensor, rng: object, i: int) -> None:
     x, d = data[i % len(data)]
     sim["reference_update_"](updater.model, updater.state, weight, x, d, LR,  # type: ignore[attr-defined]
@@ -174,9 +185,18 @@ def main() -> None:
         for mode in ("aggregate", "exact"):
             upd = sim["PulsedUpdater"](device, sim["UpdateConfig"](mode=mode), n_out, n_in, sim["RandomSource"](1))
             fns[f"pulsed-{mode}"] = functools.partial(_pulsed, data, upd, upd.clip_(torch.zeros(n_out, n_in)))
+        # the layer on tiles of at most 512 inputs (the presets' mapping), all tiles in one call
+        sizes = sim["split_sizes"](n_in, 512)
+        tiles = [sim["PulsedUpdater"](device, sim["UpdateConfig"](), n_out, sizes[0], sim["RandomSource"](1 + t))
+                 for t in range(len(sizes))]
+        stacked_w = torch.stack([u.clip_(torch.zeros(n_out, sizes[0])) for u in tiles])
+        fns["pulsed-aggregate-stacked"] = functools.partial(_stacked, data, sim["StackedUpdater"](tiles), stacked_w,
+                                                            len(sizes))
         rates = interleaved_rates(fns, args.calls, args.rounds)
         extra = {"shape": shape, "inputs": source, "mean_bl": round(float(np.mean(bl)), 2),
                  "threads": torch.get_num_threads()}
+        _emit(f"pulsed-aggregate-stacked/{shape}", rates["pulsed-aggregate-stacked"], "torch-linear-step",
+              rates["torch-linear-step"], tiles=len(sizes), **extra)
         for mode in ("aggregate", "exact"):
             for base in ("float-update", "torch-linear-step"):
                 _emit(f"pulsed-{mode}/{shape}", rates[f"pulsed-{mode}"], base, rates[base], **extra)

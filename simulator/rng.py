@@ -10,7 +10,7 @@ time in ``normal_()``. :class:`RandomSource` offers two modes:
 ``"pool"``
     a large pool of independent normal (or uniform) values is drawn once per process, device and
     dtype (from a fixed seed), and each call returns a contiguous window of it at an offset drawn
-    from the source's own seeded generator. Inside one call every value is a distinct, independent
+    from the source's own seeded generator (Python's, so that a draw is no tensor operation). Inside one call every value is a distinct, independent
     draw; two calls share values only where their windows overlap, at a shift that is itself
     random, so a given device sees the same value twice only if two offsets coincide exactly
     (probability ``1 / (pool_size - n)`` per pair of calls). The marginal distribution is exact
@@ -23,6 +23,7 @@ tensor in place.
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import Literal
 
@@ -67,8 +68,8 @@ class RandomSource:
         self.mode: RngMode = mode
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(int(seed))
-        # Offsets are drawn on the CPU even for CUDA pools: one tiny draw per call, no sync.
-        self._offset_gen = torch.Generator().manual_seed(int(seed) ^ 0x0FF5E7)
+        # Offsets come from Python's generator (seeded): no tensor operation, no device sync.
+        self._offsets = random.Random(int(seed) ^ 0x0FF5E7)
 
     def normal(
         self, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32, *, fresh: bool = False
@@ -94,14 +95,21 @@ class RandomSource:
             out = torch.empty(shape, device=self.device, dtype=dtype)
             return out.normal_(generator=self.generator) if kind == "normal" else out.uniform_(generator=self.generator)
         pool = _pool(kind, self.device, dtype)
-        start = int(torch.randint(0, POOL_SIZE - n + 1, (1,), generator=self._offset_gen))
+        start = self._offsets.randrange(POOL_SIZE - n + 1)
         return pool[start : start + n].view(shape)
 
     def state(self) -> dict[str, torch.Tensor]:
-        """Generator states, for checkpointing."""
-        return {"generator": self.generator.get_state(), "offsets": self._offset_gen.get_state()}
+        """Generator states, for checkpointing (tensors)."""
+        version, words, gauss = self._offsets.getstate()
+        offsets = torch.tensor([version, *words, -1 if gauss is None else 1], dtype=torch.int64)
+        state = {"generator": self.generator.get_state(), "offsets": offsets}
+        if gauss is not None:
+            state["offsets_gauss"] = torch.tensor(gauss, dtype=torch.float64)
+        return state
 
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore generator states saved by :meth:`state`."""
         self.generator.set_state(state["generator"])
-        self._offset_gen.set_state(state["offsets"])
+        values = [int(v) for v in state["offsets"].tolist()]
+        gauss = float(state["offsets_gauss"]) if values[-1] == 1 else None
+        self._offsets.setstate((values[0], tuple(values[1:-1]), gauss))

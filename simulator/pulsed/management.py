@@ -73,7 +73,7 @@ def probabilities(x: torch.Tensor, d: torch.Tensor, lr: float, granularity: floa
         # k = sqrt(lr / (g BL x_max d_max))
         prod = x_max * d_max
         bl = prod.mul(lr / g).ceil_().clamp_(min=1.0, max=float(cfg.desired_bl))
-        k = prod.mul_(bl).reciprocal_().mul_(lr / g).sqrt_()
+        k = prod.mul_(bl).rsqrt_().mul_(math.sqrt(lr / g))
         bl = bl.squeeze(-1)
     else:  # A = scale0 sqrt(x_max / d_max) = k x_max, B = k d_max with k = scale0 / sqrt(x_max d_max)
         bl = torch.full(x.shape[:-1], float(bl0), dtype=x.dtype, device=x.device)

@@ -9,8 +9,10 @@ inputs and errors, the count moments are batched products, and the device respon
 to the stacked weights in place.
 
 It computes what the tiles' own updaters compute, operation for operation: the same
-probabilities, the same products (one batched call instead of ``T``) and the same response, with
-the cycle-to-cycle / count noise of tile ``t`` drawn from tile ``t``'s random source. It covers
+probabilities, the same products (one batched call instead of ``T``) and the same response. The
+one standard normal per device that the response needs (count and cycle-to-cycle noise) is drawn
+for the whole stack at once from the first tile's source (one pool window instead of ``T``
+windows copied together); a single tile draws exactly what its own updater would. It covers
 the aggregate mode without write noise (write noise keeps per-tile hidden weights, and the exact
 mode's bit streams have per-tile lengths; both stay with the tiles' updaters).
 """
@@ -111,15 +113,7 @@ class StackedUpdater:
             self._views.append((s, views))
 
     def _normal(self, like: torch.Tensor) -> torch.Tensor:
-        """One standard normal per device, tile ``t``'s from tile ``t``'s source."""
-        _, out_size, in_size = self.shape
-        draws = []
-        for upd in self.updaters:
-            z = upd.rng.normal((out_size, in_size), dtype=like.dtype)
-            draws.append(z if z.device == like.device else z.to(like.device))
-        if len(draws) == 1:
-            return draws[0].unsqueeze(0)
-        buf = self._scratch.get("xi")
-        if buf is None or buf.shape != self.shape or buf.dtype != like.dtype or buf.device != like.device:
-            buf = self._scratch["xi"] = torch.empty(self.shape, dtype=like.dtype, device=like.device)
-        return torch.stack(draws, out=buf)
+        """One standard normal per device of the stack, one draw from the first tile's source
+        (for a single tile: exactly the draw of its own updater)."""
+        z = self.updaters[0].rng.normal(self.shape, dtype=like.dtype)
+        return z if z.device == like.device else z.to(like.device)

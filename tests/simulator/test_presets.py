@@ -100,13 +100,16 @@ def test_inference_presets() -> None:
 def test_every_preset_learns_the_digits(name: str) -> None:
     from simulator.demo import train_preset
 
-    result = train_preset(name, epochs=5, seed=0)
     if name == "reram_es":
         # aihwkit's ReRAM fit has write noise of 75 dw_min = 0.1 on every read after an update
-        # (and cycle-to-cycle noise of 5 steps): plain SGD learns little on this small network.
-        # Chance on the 360 test images is 0.1 +- 0.016 (binomial std); 0.2 is 6 std above it.
-        assert result["accuracy"] > 0.2
-    else:
-        # 10 classes: the digital network reaches 0.95 here and these presets 0.9 with 5 epochs;
-        # 0.8 leaves room for seed-to-seed variation of the noisier devices.
-        assert result["accuracy"] > 0.8
+        # (and cycle-to-cycle noise of 5 steps): plain SGD learns little on this small network,
+        # and how little varies from seed to seed (0.07 to 0.38 over 40 seeds, mean 0.18, std
+        # 0.07), so one seed says nothing. The mean of 16 seeds has a standard error of
+        # 0.07 / 4 = 0.018: 0.13 is 3 of them below the expected 0.18, while at chance (0.1 +-
+        # 0.016 per run on the 360 test images, 0.004 for the mean of 16) it is 7.5 above.
+        accuracies = [train_preset(name, epochs=5, seed=seed)["accuracy"] for seed in range(16)]
+        assert sum(accuracies) / len(accuracies) > 0.13
+        return
+    # 10 classes: the digital network reaches 0.95 here and these presets 0.9 with 5 epochs;
+    # 0.8 leaves room for seed-to-seed variation of the noisier devices.
+    assert train_preset(name, epochs=5, seed=0)["accuracy"] > 0.8
