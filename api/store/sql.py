@@ -248,12 +248,7 @@ class SqlStore(LeaseStore, TrialStore):
         study that already finished."""
         now = time.time() if now is None else now
         with self._writer.begin() as conn:
-            row = conn.execute(
-                select(StudyRow.state).where(StudyRow.id == study_id).with_for_update()
-            ).first()
-            if row is None:
-                raise NotFoundError(f"study {study_id!r} does not exist")
-            state = row[0]
+            state = _locked_state(conn, study_id)
             if state in TERMINAL_STUDY_STATES:
                 raise ConflictError(
                     f"study {study_id} is already {state}; only QUEUED or RUNNING studies can be cancelled"
@@ -267,12 +262,7 @@ class SqlStore(LeaseStore, TrialStore):
     def delete_study(self, study_id: str) -> None:
         """Delete a study with its trials; a RUNNING study must be cancelled first."""
         with self._writer.begin() as conn:
-            row = conn.execute(
-                select(StudyRow.state).where(StudyRow.id == study_id).with_for_update()
-            ).first()
-            if row is None:
-                raise NotFoundError(f"study {study_id!r} does not exist")
-            if row[0] == "RUNNING":
+            if _locked_state(conn, study_id) == "RUNNING":
                 raise ConflictError(
                     f"study {study_id} is RUNNING; cancel it first "
                     f"(POST /v1/studies/{study_id}:cancel), then delete it"
@@ -283,3 +273,11 @@ class SqlStore(LeaseStore, TrialStore):
             conn.execute(delete(TrialRow).where(TrialRow.study_id == study_id))
             conn.execute(delete(LabelRow).where(LabelRow.study_id == study_id))
             conn.execute(delete(StudyRow).where(StudyRow.id == study_id))
+
+
+def _locked_state(conn: Any, study_id: str) -> str:
+    """The study's state, its row locked for the rest of the transaction (NotFoundError if none)."""
+    row = conn.execute(select(StudyRow.state).where(StudyRow.id == study_id).with_for_update()).first()
+    if row is None:
+        raise NotFoundError(f"study {study_id!r} does not exist")
+    return str(row[0])
