@@ -4,9 +4,9 @@ The definitions are the engine's (:mod:`dse.pareto`): *eligible* trials are COMP
 finite value for every objective and satisfy every constraint; ranks come from
 :func:`dse.pareto.nondominated_ranks`, hypervolumes from :class:`dse.pareto.Normalization`. What
 this module adds is speed for large studies: eligibility is decided on the snapshot's metric
-columns with numpy instead of trial by trial, and the hypervolume history carries the running
-front forward instead of recomputing the volume of every prefix (the volume of a set equals the
-volume of its non-dominated subset). ``tests/api/test_analysis.py`` checks both against
+columns with numpy instead of trial by trial, and the hypervolume history is sampled at most at
+:data:`MAX_HISTORY_POINTS` counts (:meth:`dse.pareto.Normalization.prefix_hypervolumes`).
+``tests/api/test_analysis.py`` checks both against
 ``dse.pareto.rank_trials`` / ``best_trials`` / ``hypervolume_history`` on random studies.
 """
 
@@ -128,22 +128,15 @@ def hypervolume_history(
         eligible = np.flatnonzero(rankable & feasible_mask(snap, constraints))
         pts = values[eligible]
         norm = Normalization.from_values(pts.reshape(-1, len(objectives)), list(objectives))
-        goals = [o.goal for o in objectives]
         history: list[dict[str, float]] = []
         if eligible.size:
             steps = np.arange(1, eligible.size + 1)
             if steps.size > MAX_HISTORY_POINTS:
                 steps = np.unique(np.linspace(1, eligible.size, MAX_HISTORY_POINTS).round().astype(int))
-            front = np.zeros((0, len(objectives)))
-            done = 0
-            for upto in steps:
-                batch = np.vstack([front, pts[done:upto]])
-                front = batch[nondominated_ranks(batch, goals) == 0]
-                done = int(upto)
-                # Trials are ordered by number, so position + 1 is the count of trials so far.
-                history.append(
-                    {"trials": int(eligible[upto - 1]) + 1, "hypervolume": norm.hypervolume(front)}
-                )
+            volumes = norm.prefix_hypervolumes(pts, steps.tolist())
+            # Trials are ordered by number, so position + 1 is the count of trials so far.
+            history = [{"trials": int(eligible[upto - 1]) + 1, "hypervolume": hv}
+                       for upto, hv in zip(steps.tolist(), volumes)]
             if history[-1]["trials"] < len(snap.trials):
                 history.append({"trials": len(snap.trials), "hypervolume": history[-1]["hypervolume"]})
         return {

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.pareto.objectives import ObjectivesArg, as_objectives, to_minimization
-from dse.pareto.sorting import _Staircase
+from dse.pareto.sorting import _Staircase, nondominated_ranks
 
 REFERENCE_MARGIN = 0.1
 """Fraction of the range added beyond the worst value when an objective has no threshold."""
@@ -109,3 +109,27 @@ class Normalization:
         if len(arr) == 0:
             return 0.0
         return hypervolume(self.apply(arr), np.ones(len(self.goals)))
+
+    def prefix_hypervolumes(self, values: np.ndarray | Sequence[Sequence[float]],
+                            counts: Sequence[int] | None = None) -> list[float]:
+        """Normalized hypervolume of the first ``n`` points of ``values`` (n, k) for each ``n``
+        in ``counts`` (ascending; default every ``n`` from 1).
+
+        The running non-dominated front is carried forward (a set has the volume of its
+        non-dominated subset), so a history of ``n`` points costs ``n`` volumes of a front, not
+        ``n`` volumes of ever longer prefixes.
+        """
+        arr = np.asarray(values, dtype=np.float64).reshape(-1, len(self.goals))
+        steps = range(1, len(arr) + 1) if counts is None else counts
+        goals = list(self.goals)
+        front, done, out = arr[:0], 0, []
+        for upto in steps:
+            upto = int(upto)
+            if upto < done or upto > len(arr):
+                raise ValueError(f"counts must be ascending within 1..{len(arr)}; got {upto} after {done}")
+            if upto > done:
+                batch = np.vstack([front, arr[done:upto]])
+                front = batch[nondominated_ranks(batch, goals) == 0]
+                done = upto
+            out.append(self.hypervolume(front))
+        return out

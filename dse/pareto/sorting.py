@@ -9,6 +9,7 @@ import numpy as np
 
 from dse.pareto.objectives import to_minimization
 
+
 def nondominated_ranks(points: np.ndarray | Sequence[Sequence[float]], goals: Sequence[str] | None = None) -> np.ndarray:
     """Non-dominated rank of each point (0 = Pareto front); all objectives minimized unless
     ``goals`` says otherwise. Points must be finite."""

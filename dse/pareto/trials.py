@@ -106,12 +106,13 @@ def hypervolume_history(trials: Iterable[TrialLike], objectives: ObjectivesArg,
     objs = as_objectives(objectives)
     norm = normalization or normalization_for(trials, objs, constraints)
     values_by_id = {t.trial_id: v for t, v in eligible(trials, objs, constraints)}
-    out, seen = [], []
+    volumes = iter(norm.prefix_hypervolumes([values_by_id[t.trial_id] for t in trials
+                                             if t.trial_id in values_by_id]))
+    out: list[float] = []
     current = 0.0
     for t in trials:
         if t.trial_id in values_by_id:
-            seen.append(values_by_id[t.trial_id])
-            current = norm.hypervolume(seen)
+            current = next(volumes)
         out.append(current)
     return out
 

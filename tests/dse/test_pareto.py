@@ -152,6 +152,24 @@ def test_normalization_follows_its_definition() -> None:
     assert impossible.hypervolume([[0.4, 3.0]]) == 0.0
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_prefix_hypervolumes_equal_the_volume_of_every_prefix(k: int) -> None:
+    rng = np.random.default_rng(k)
+    values = rng.random((60, k)).round(2)  # rounding makes ties and duplicates
+    objs = as_objectives(["accuracy:max", "train_time_s:min", "n_tiles:min"][:k])
+    norm = Normalization.from_values(values, objs)
+    expected = [norm.hypervolume(values[:n]) for n in range(1, len(values) + 1)]
+    assert norm.prefix_hypervolumes(values) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    counts = [1, 2, 2, 17, 60]
+    assert norm.prefix_hypervolumes(values, counts) == pytest.approx(
+        [expected[n - 1] for n in counts], rel=1e-12, abs=1e-15)
+    assert norm.prefix_hypervolumes(values[:0]) == []
+    with pytest.raises(ValueError, match="ascending"):
+        norm.prefix_hypervolumes(values, [5, 3])
+    with pytest.raises(ValueError, match="ascending"):
+        norm.prefix_hypervolumes(values, [61])
+
+
 # -- on trial records -----------------------------------------------------------------------------
 def trial(number: int, acc: float | None, time_s: float, tiles: float = 1.0,
           state: TrialState = TrialState.COMPLETED) -> TrialRecord:
@@ -190,7 +208,7 @@ def test_any_metric_pair_can_be_asked_for() -> None:
 def test_hypervolume_history_is_monotone_and_ends_at_the_study_value() -> None:
     history = hypervolume_history(TRIALS, OBJS, TILES)
     assert len(history) == len(TRIALS)
-    assert all(b >= a for a, b in zip(history, history[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(history))
     assert history[-1] == pytest.approx(study_hypervolume(TRIALS, OBJS, TILES))
     assert history[2] == history[1]  # a dominated trial adds nothing
     assert history[3] == history[2] and history[5] == history[4] and history[6] == history[5]  # ineligible
