@@ -12,13 +12,13 @@ columns with numpy instead of trial by trial, and the hypervolume history is sam
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from api.snapshot import StudySnapshot
+from api.store.convert import json_number
 from dse.pareto import Normalization, nondominated_ranks
 from dse.spec import ConstraintSpec, ObjectiveSpec, StudySpec
 
@@ -143,15 +143,10 @@ def hypervolume_history(
             "history": history,
             "normalization": {
                 "goals": list(norm.goals),
-                "ideal": [_num(v) for v in norm.ideal],
-                "reference": [_num(v) for v in norm.reference],
+                "ideal": [json_number(v) for v in norm.ideal],
+                "reference": [json_number(v) for v in norm.reference],
             },
         }
 
     return snap.memo(("hypervolume", _key(objectives, constraints)), compute)
 
-
-def _num(value: float) -> float | str:
-    if math.isfinite(value):
-        return float(value)
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")

@@ -24,6 +24,7 @@ import numpy as np
 from api.engine import load_stored_spec
 from api.schemas import iso
 from api.store import SqlStore, StudyInfo, TrialInfo
+from api.store.convert import json_number
 
 SORT_FIELDS = ("number", "started_at", "finished_at", "duration_s")
 """Trial fields the trial list can be sorted by, besides any metric name."""
@@ -133,13 +134,6 @@ def _field_value(t: TrialInfo, name: str) -> float:
         return t.finished_at - t.started_at
     value = getattr(t, name)
     return math.nan if value is None else float(value)
-
-
-def json_number(value: float) -> float | str:
-    """A float for JSON: NaN and infinities become the strings ``NaN`` / ``Infinity`` / ``-Infinity``."""
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _metrics_json(metrics: dict[str, float]) -> dict[str, float | str]:

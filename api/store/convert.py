@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -86,18 +87,17 @@ def to_record(info: TrialInfo) -> TrialRecord:
 _NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
+def json_number(value: float) -> float | str:
+    """A float for JSON: NaN and infinities become the strings ``NaN`` / ``Infinity`` / ``-Infinity``
+    (JSON, and PostgreSQL's JSONB in particular, holds no non-finite numbers)."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
 def _finite_or_text(metrics: Any) -> dict[str, Any]:
-    """Metrics with NaN / infinities as the strings ``"NaN"`` / ``"Infinity"`` / ``"-Infinity"``
-    (JSON columns, PostgreSQL's JSONB in particular, hold no non-finite numbers)."""
-    out: dict[str, Any] = {}
-    for name, value in metrics.items():
-        v = float(value)
-        out[name] = (
-            v
-            if v == v and v not in (float("inf"), float("-inf"))
-            else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
-        )
-    return out
+    """Metrics with non-finite values as text (:func:`json_number`), for the JSON columns."""
+    return {name: json_number(float(value)) for name, value in metrics.items()}
 
 
 def metrics_from_json(data: dict[str, Any] | None) -> dict[str, float]:

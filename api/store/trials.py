@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +15,16 @@ from api.store.rows import TRIAL_COLUMNS, check_study, measurements_of, trial_in
 from api.store.types import TRIAL_STATES, TrialInfo
 from dse.errors import ConflictError, NotFoundError
 from dse.results import TrialRecord, TrialState, check_transition
+
+
+def _bump_version(conn: Any, study_id: str, owner: str | None = None) -> int | None:
+    """Increment the study's version (only while ``owner`` holds its lease, when given); the new
+    version, or None when no such study (or lease) exists."""
+    bump = update(StudyRow).where(StudyRow.id == study_id)
+    if owner is not None:
+        bump = bump.where(StudyRow.lease_owner == owner)
+    version = conn.execute(bump.values(version=StudyRow.version + 1).returning(StudyRow.version)).scalar()
+    return None if version is None else int(version)
 
 
 class TrialStore:
@@ -33,13 +43,9 @@ class TrialStore:
         study version.
         """
         with self._writer.begin() as conn:
-            bump = update(StudyRow).where(StudyRow.id == study_id)
-            if owner is not None:
-                bump = bump.where(StudyRow.lease_owner == owner)
-            row = conn.execute(bump.values(version=StudyRow.version + 1).returning(StudyRow.version)).first()
-            if row is None:
+            version = _bump_version(conn, study_id, owner)
+            if version is None:
                 self._raise_missing_or_lost(conn, study_id, owner)
-            version = int(row[0])
             current = conn.execute(
                 select(TrialRow.state, TrialRow.trial_id).where(
                     TrialRow.study_id == study_id, TrialRow.number == record.number
@@ -85,12 +91,7 @@ class TrialStore:
         results directory); raises :class:`ConflictError` if any number or id is already there.
         Returns the new study version."""
         with self._writer.begin() as conn:
-            version = conn.execute(
-                update(StudyRow)
-                .where(StudyRow.id == study_id)
-                .values(version=StudyRow.version + 1)
-                .returning(StudyRow.version)
-            ).scalar()
+            version = _bump_version(conn, study_id)
             if version is None:
                 raise NotFoundError(f"study {study_id!r} does not exist")
             rows = [
@@ -107,9 +108,9 @@ class TrialStore:
                 raise ConflictError(
                     f"some of the {len(rows)} trials are already in study {study_id}"
                 ) from None
-        return int(version)
+        return version
 
-    def _raise_missing_or_lost(self, conn: Any, study_id: str, owner: str | None) -> None:
+    def _raise_missing_or_lost(self, conn: Any, study_id: str, owner: str | None) -> NoReturn:
         exists = conn.execute(select(StudyRow.id).where(StudyRow.id == study_id)).first()
         if exists is None:
             raise NotFoundError(f"study {study_id!r} does not exist")
@@ -128,12 +129,7 @@ class TrialStore:
             ).all()
             if not stale:
                 return 0
-            version = conn.execute(
-                update(StudyRow)
-                .where(StudyRow.id == study_id)
-                .values(version=StudyRow.version + 1)
-                .returning(StudyRow.version)
-            ).scalar_one()
+            version = _bump_version(conn, study_id)
             conn.execute(
                 update(TrialRow)
                 .where(TrialRow.study_id == study_id, TrialRow.state.in_(["PENDING", "RUNNING"]))
