@@ -32,6 +32,7 @@ from simulator._passes import AnalogMVM, Effective
 from simulator.configs.rpu import RPUConfig
 from simulator.errors import SimulatorError
 from simulator.io import AnalogIO
+from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.stacked import StackedUpdater
 from simulator.rng import RandomSource
 from simulator.tile import AnalogTile, derive_seed
@@ -322,6 +323,23 @@ class TileArray(nn.Module):
                             grad[:, tile.out_offset: tile.out_offset + tile.out_size], lr)
         self._synced_version = self.weight._version
         self.touch()
+
+    def pulse_totals(self) -> dict[str, float]:
+        """Pulses fired into this layer's tiles since they were built (or :meth:`reset_pulse_counts`):
+        the totals of :class:`~simulator.pulsed.counters.PulseCounter`, summed over the tiles
+        (all zero for floating-point tiles)."""
+        counters = [tile.updater.counter for tile in self.tiles if tile.updater is not None]
+        if isinstance(self._stacked, StackedUpdater):
+            counters.append(self._stacked.counter)
+        return PulseCounter.sum(counters)
+
+    def reset_pulse_counts(self) -> None:
+        """Start the pulse totals of :meth:`pulse_totals` from zero."""
+        for tile in self.tiles:
+            if tile.updater is not None:
+                tile.updater.counter.reset()
+        if isinstance(self._stacked, StackedUpdater):
+            self._stacked.counter.reset()
 
     def _stacked_updater(self) -> StackedUpdater | None:
         """The update of all tiles in one call, where the tiles allow it (equal tiles, aggregate

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import torch
 
+from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.management import Probabilities
 
 __all__ = ["Moments", "aggregate_moments"]
@@ -37,7 +38,8 @@ Moments = tuple[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"]
 
 
 def aggregate_moments(probs: Probabilities, signed_q: bool = True,
-                      scratch: dict[str, torch.Tensor] | None = None) -> Moments:
+                      scratch: dict[str, torch.Tensor] | None = None,
+                      counter: PulseCounter | None = None) -> Moments:
     """The count moments ``(t, m, q, r)`` of a mini-batch (consumes ``probs``; ``r`` if ``signed_q``).
 
     ``probs`` may carry leading tile dimensions (``(T, N, in)`` / ``(T, N, out)``, moments
@@ -46,6 +48,10 @@ def aggregate_moments(probs: Probabilities, signed_q: bool = True,
     ``t`` that of the absolute values, so no input sign has to be known in advance.
 
     ``scratch`` (optional) keeps the output buffers between calls; the moments returned live in it.
+    ``counter`` (optional) adds the expected pulses of the mini-batch: per device
+    ``E[n] = sum_b BL_b p_x p_d``, whose sum over the devices is ``sum_b (sum_i BL_b p_d)
+    (sum_j p_x)``, and the expected bits set on the lines (``sum_b BL_b sum_j p_x`` on the input
+    lines, ``sum_b BL_b sum_i p_d`` on the error lines).
     """
     x, d, bl = probs.x_scaled, probs.d_scaled, probs.bl
     flat = x.dim() == 2
@@ -57,6 +63,10 @@ def aggregate_moments(probs: Probabilities, signed_q: bool = True,
     p_d_abs = p_d.abs()
     p_x = x.clamp_(-1.0, 1.0)  # sign(x) p_x  (T, N, in)
     p_x_abs = p_x if probs.nonneg_x else p_x.abs()
+    if counter is not None:
+        s_d, s_x = p_d_abs.sum(-1), p_x_abs.sum(-1)  # (T, N): BL sum_i p_d, sum_j p_x
+        counter.add((s_d * s_x).sum(), (bl.squeeze(-1) * s_x).sum(), s_d.sum(), bl.sum(),
+                    bl.numel())
     t = torch.bmm(p_d_abs.mT, p_x_abs, out=_buffer(scratch, "t", shape, x))
     m = torch.bmm(p_d.mT, p_x, out=_buffer(scratch, "m", shape, x))
     p_d2 = p_d_abs.mul_(p_d_abs).div_(bl)  # BL p_d**2

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.management import Probabilities
 from simulator.rng import RandomSource
 
@@ -35,8 +36,13 @@ def slot_samples(bl: torch.Tensor) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(bl.shape[0], device=bl.device), bl.long())
 
 
-def exact_counts(probs: Probabilities, rng: RandomSource) -> torch.Tensor:
-    """Coincidence counts ``(2 out, in)`` of the mini-batch's bit streams: down rows, then up rows."""
+def exact_counts(probs: Probabilities, rng: RandomSource,
+                 counter: PulseCounter | None = None) -> torch.Tensor:
+    """Coincidence counts ``(2 out, in)`` of the mini-batch's bit streams: down rows, then up rows.
+
+    ``counter`` (optional) adds the coincidences, the bits set on the input and error lines, the
+    slots and the vectors of this mini-batch.
+    """
     d = probs.d_scaled
     out_size, in_size = d.shape[1], probs.x_scaled.shape[1]
     p_x, p_d = probs.p_x(), probs.p_d()
@@ -48,12 +54,16 @@ def exact_counts(probs: Probabilities, rng: RandomSource) -> torch.Tensor:
     counts = torch.empty((2 * out_size, in_size), dtype=d.dtype, device=d.device)
     if total == 0:
         return counts.zero_()
+    line_bits = torch.zeros(2, dtype=torch.float64, device=d.device) if counter is not None else None
     for start in range(0, total, MAX_SLOTS):
         idx = samples[start : start + MAX_SLOTS]
         k = idx.numel()
         base = float(k + 1)
         x_bits = _bits(p_x, idx, rng)
         d_bits = _bits(p_d, idx, rng)
+        if line_bits is not None:
+            line_bits[0] += x_bits.sum()
+            line_bits[1] += d_bits.sum()
         d_sel = d.index_select(0, idx)
         one, zero, up = (torch.tensor(v, dtype=d.dtype, device=d.device) for v in (1.0, 0.0, base))
         # error bits encoded 1 for a down pulse (x d > 0) and base for an up pulse
@@ -75,6 +85,8 @@ def exact_counts(probs: Probabilities, rng: RandomSource) -> torch.Tensor:
         else:
             counts[:out_size].add_(down)
             counts[out_size:].add_(up_counts)
+    if counter is not None and line_bits is not None:
+        counter.add(counts.sum(), line_bits[0], line_bits[1], total, probs.bl.shape[0])
     return counts
 
 

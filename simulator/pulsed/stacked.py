@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from simulator.pulsed.aggregate import aggregate_moments
+from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.management import probabilities
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class StackedUpdater:
         self._views: list[tuple[State, dict[str, torch.Tensor]]] = []
         self._state: State = {}
         self._scratch: dict[str, torch.Tensor] = {}
+        self.counter = PulseCounter()
+        """Pulses of the stacked updates (the tiles' own counters count only their own calls)."""
 
     @staticmethod
     def supports(updaters: Sequence[PulsedUpdater]) -> bool:
@@ -84,7 +87,8 @@ class StackedUpdater:
         state = self.state
         probs = probabilities(x, d, lr, self.granularity, self.update_cfg, nonneg_x)
         xi = self._normal(weight)
-        moments = aggregate_moments(probs, signed_q=self.signed_q, scratch=self._scratch)
+        moments = aggregate_moments(probs, signed_q=self.signed_q, scratch=self._scratch,
+                                    counter=self.counter)
         self.model.respond_moments_(weight, state, moments, xi)  # type: ignore[union-attr]
         return weight
 

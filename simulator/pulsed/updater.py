@@ -8,6 +8,7 @@ from simulator.configs.devices import ConstantStepDevice, DeviceConfig, PulsedDe
 from simulator.configs.update import UpdateConfig
 from simulator.errors import ConfigError
 from simulator.pulsed.aggregate import aggregate_moments
+from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.devices import DeviceModel, State, device_model
 from simulator.pulsed.exact import exact_counts
 from simulator.pulsed.management import probabilities
@@ -34,6 +35,9 @@ class PulsedUpdater:
     tile ``hidden + sigma * N(0, 1)``. ``clip_`` takes the weight it is given as the new hidden
     state (call it after writing weights); a weight changed by anyone else between two updates is
     also taken as the new hidden state.
+
+    ``counter`` (a :class:`~simulator.pulsed.counters.PulseCounter`) totals the pulses fired:
+    counted in the exact mode, expected in the aggregate mode (the training cost's input).
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class PulsedUpdater:
         # do without it (see simulator.pulsed.aggregate)
         self._signed_q = not (isinstance(device_cfg, ConstantStepDevice) and device_cfg.up_down == 0.0)
         self._scratch: dict[str, torch.Tensor] = {}
+        self.counter = PulseCounter()
         self._hidden: torch.Tensor | None = None
         self._seen_version: int | None = None
 
@@ -155,13 +160,14 @@ class PulsedUpdater:
         probs = probabilities(x, d, lr, self.granularity, self.update_cfg)
         xi = self._normal(w)
         if self.update_cfg.mode == "exact":
-            n = exact_counts(probs, self.rng)
+            n = exact_counts(probs, self.rng, self.counter)
             touched = None
             if self.write_noise > 0.0:
                 touched = (n[: self.out_size] + n[self.out_size :]) > 0
             model.respond_(w, self.state, n, xi)
             return touched
-        moments = aggregate_moments(probs, signed_q=self._signed_q, scratch=self._scratch)
+        moments = aggregate_moments(probs, signed_q=self._signed_q, scratch=self._scratch,
+                                    counter=self.counter)
         touched = None
         if self.write_noise > 0.0:
             # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-(t + q / 2)) to second order in p

@@ -1,0 +1,95 @@
+"""Pulse counting of the pulsed update (the input of the training cost)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from simulator.configs import ConstantStepDevice, UpdateConfig
+from simulator.mapping import TileArray
+from simulator.configs import RPUConfig
+from simulator.pulsed import PulsedUpdater
+from simulator.pulsed.counters import COUNTS, PulseCounter
+from simulator.pulsed.management import probabilities
+from simulator.rng import RandomSource
+
+
+def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(8, 6, generator=g) * 2 - 1
+    d = torch.rand(8, 4, generator=g) * 2 - 1
+    return x, d
+
+
+def _updater(mode: str, seed: int = 0) -> PulsedUpdater:
+    dev = ConstantStepDevice(dw_min=0.01, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0,
+                             w_max_dtod=0.0, w_min_dtod=0.0)
+    return PulsedUpdater(dev, UpdateConfig(mode=mode, desired_bl=31), 4, 6, RandomSource(seed))
+
+
+def test_counter_starts_at_zero_and_adds() -> None:
+    c = PulseCounter()
+    assert c.totals() == dict.fromkeys(COUNTS, 0.0)
+    c.add(3, 2.0, torch.tensor(1.0), 31, 1)
+    c.add(torch.tensor(1.0), 0, 0, 31, 1)
+    assert c.totals() == {"device_pulses": 4.0, "row_pulses": 2.0, "col_pulses": 1.0,
+                          "slots": 62.0, "vectors": 2.0}
+    c.reset()
+    assert c.totals()["device_pulses"] == 0.0
+
+
+def test_exact_mode_counts_whole_pulses_and_the_slots() -> None:
+    x, d = _batch()
+    upd = _updater("exact")
+    w = torch.zeros(4, 6)
+    upd.update_(w, x, d, 0.05)
+    tot = upd.counter.totals()
+    probs = probabilities(x, d, 0.05, upd.granularity, upd.update_cfg)
+    assert tot["slots"] == float(probs.bl.sum())
+    assert tot["vectors"] == 8.0
+    for key in ("device_pulses", "row_pulses", "col_pulses"):
+        assert tot[key] == math.floor(tot[key]) and tot[key] > 0
+    # every coincidence needs a bit on both its lines
+    assert tot["device_pulses"] <= min(tot["row_pulses"] * 4, tot["col_pulses"] * 6)
+
+
+def test_aggregate_expectation_matches_exact_counts_on_average() -> None:
+    # The exact totals are sums of Bernoulli bits; over R repeats their mean has a standard error
+    # of at most sqrt(mean / R) (Poisson bound on the variance of a sum of bits), so 5 standard
+    # errors bound the difference to the aggregate mode's expected value.
+    x, d = _batch(1)
+    agg = _updater("aggregate")
+    agg.update_(torch.zeros(4, 6), x, d, 0.05)
+    expected = agg.counter.totals()
+    repeats = 400
+    exact = _updater("exact", seed=3)
+    for _ in range(repeats):
+        exact.update_(torch.zeros(4, 6), x, d, 0.05)
+    got = exact.counter.totals()
+    for key in ("device_pulses", "row_pulses", "col_pulses"):
+        mean = got[key] / repeats
+        assert abs(mean - expected[key]) <= 5 * math.sqrt(expected[key] / repeats) + 1e-9, key
+    assert got["slots"] / repeats == expected["slots"]
+
+
+@pytest.mark.parametrize("mode", ["exact", "aggregate"])
+def test_tile_array_sums_its_tiles(mode: str) -> None:
+    rpu = RPUConfig(update=UpdateConfig(mode=mode)).with_overrides(
+        {"mapping.max_input_size": 4, "mapping.max_output_size": 3})
+    array = TileArray(6, 5, rpu, seed=0)
+    assert array.n_tiles == 4
+    x, d = _batch(2)
+    array._pending.append((array._stack_inputs(x[:, :6])[0], d[:, :5].repeat(1, 2)[:, :5]))
+    array.apply_pending(0.05)
+    tot = array.pulse_totals()
+    assert tot["device_pulses"] > 0
+    assert tot["vectors"] == 8.0 * 4  # every tile sees every vector
+    array.reset_pulse_counts()
+    assert array.pulse_totals()["device_pulses"] == 0.0
+
+
+def test_floating_point_tiles_fire_no_pulses() -> None:
+    array = TileArray(6, 5, RPUConfig(update=UpdateConfig(mode="none")), seed=0)
+    assert array.pulse_totals() == dict.fromkeys(COUNTS, 0.0)
