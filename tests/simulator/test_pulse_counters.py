@@ -7,9 +7,8 @@ import math
 import pytest
 import torch
 
-from simulator.configs import ConstantStepDevice, UpdateConfig
+from simulator.configs import ConstantStepDevice, RPUConfig, UpdateConfig
 from simulator.mapping import TileArray
-from simulator.configs import RPUConfig
 from simulator.pulsed import PulsedUpdater
 from simulator.pulsed.counters import COUNTS, PulseCounter
 from simulator.pulsed.management import probabilities
