@@ -120,6 +120,10 @@ class TrialDetail(TrialOut):
 
     repeat_metrics: list[dict[str, float | str | None]]
     measurements: list[MeasurementOut]
+    details: list[dict[str, Any] | None] = Field(
+        default_factory=list,
+        description="Non-metric data of each repeat: under 'cost' the per-layer, per-component cost "
+                    "breakdown (see docs/cost-model.md), under 'training_cost' that of pulsed training")
 
 
 class TrialPage(BaseModel):

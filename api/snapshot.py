@@ -168,6 +168,7 @@ def trial_json(t: TrialInfo, *, detail: bool = False) -> dict[str, Any]:
             }
             for m in t.measurements or ()
         ]
+        out["details"] = list(t.details or ())
     return out
 
 

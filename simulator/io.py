@@ -72,6 +72,9 @@ class AnalogIO:
         # shrinks it): with a DAC range of at least 1 and plain rounding the clip never acts.
         self.inputs_in_range = (cfg.noise_management == "abs_max" and cfg.nm_thres == 0.0
                                 and cfg.inp_bound >= 1.0 and not cfg.inp_sto_round)
+        self.bm_probe: Any = None
+        """Called with the ``(T, N, 1)`` mask of the vectors each bound-management repeat
+        recomputes (the cost model's activity measurement; ``None``: off)."""
         self._derived_key: tuple[Any, Any] | None = None
         self._derived_values: tuple[Any, Any, Any] = (None, None, None)
 
@@ -102,6 +105,8 @@ class AnalogIO:
         reduction = 1.0
         while reduction <= self.bm_limit and bool(active.any()):
             reduction *= 2.0
+            if self.bm_probe is not None:
+                self.bm_probe(active)
             factor = active.to(x.dtype).mul_(reduction - 1.0).add_(1.0)
             y_new, clipped_new = self._pass(x, w, factor if scale is None else scale * factor, *args)
             y = torch.where(active, y_new, y)

@@ -54,6 +54,13 @@ def measurement_rows(study_id: str, record: TrialRecord) -> list[dict[str, Any]]
     ]
 
 
+def details_rows(study_id: str, record: TrialRecord) -> list[dict[str, Any]]:
+    """The trial-details row of ``record`` (none when it has no details)."""
+    if not record.details:
+        return []
+    return [{"study_id": study_id, "number": record.number, "details": list(record.details)}]
+
+
 def to_record(info: TrialInfo) -> TrialRecord:
     """The engine's record of a stored trial (measurements included when they were loaded)."""
     measurements = tuple(
@@ -80,6 +87,7 @@ def to_record(info: TrialInfo) -> TrialRecord:
         finished_at=utc(info.finished_at),
         node=info.node,
         error=info.error,
+        details=info.details or (),
         **fields,
     )
 

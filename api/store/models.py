@@ -122,6 +122,23 @@ class MeasurementRow(Base):
     )
 
 
+class TrialDetailsRow(Base):
+    """Non-metric data of a trial's repeats (``TrialRecord.details``: the cost breakdown, ...),
+    in a table of its own so that trial lists stay light and older stores gain it unchanged."""
+
+    __tablename__ = "trial_details"
+
+    study_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    details: Mapped[list[Any]] = mapped_column(JSONType)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["study_id", "number"], ["trials.study_id", "trials.number"], ondelete="CASCADE"
+        ),
+    )
+
+
 class LockRow(Base):
     """A named lease held by one process at a time (the scheduler's leadership)."""
 

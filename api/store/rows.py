@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from api.store.convert import metrics_from_json
-from api.store.models import LabelRow, MeasurementRow, StudyRow, TrialRow
+from api.store.models import LabelRow, MeasurementRow, StudyRow, TrialDetailsRow, TrialRow
 from api.store.types import StudyInfo, TrialInfo
 
 TRIAL_COLUMNS = (
@@ -49,7 +49,8 @@ def study_info(row: Any, labels: dict[str, str]) -> StudyInfo:
     )
 
 
-def trial_info(row: Any, measurements: tuple[dict, ...] | None) -> TrialInfo:
+def trial_info(row: Any, measurements: tuple[dict, ...] | None,
+               details: tuple[Any, ...] | None = None) -> TrialInfo:
     return TrialInfo(
         number=row.number,
         trial_id=row.trial_id,
@@ -66,6 +67,7 @@ def trial_info(row: Any, measurements: tuple[dict, ...] | None) -> TrialInfo:
         error=row.error,
         seq=row.seq,
         measurements=measurements,
+        details=details,
     )
 
 
@@ -107,6 +109,15 @@ def measurements_of(conn: Any, study_id: str, number: int | None = None) -> dict
             }
         )
     return {n: tuple(v) for n, v in out.items()}
+
+
+def details_of(conn: Any, study_id: str, number: int | None = None) -> dict[int, tuple[Any, ...]]:
+    """Non-metric data of a study's trials (or of one trial), by trial number."""
+    where = [TrialDetailsRow.study_id == study_id]
+    if number is not None:
+        where.append(TrialDetailsRow.number == number)
+    return {n: tuple(d or ()) for n, d in conn.execute(
+        select(TrialDetailsRow.number, TrialDetailsRow.details).where(*where))}
 
 
 def check_study(conn: Any, study_id: str) -> None:

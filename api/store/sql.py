@@ -25,7 +25,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from api.store.engine import make_engine
 from api.store.leases import LeaseStore
-from api.store.models import TERMINAL_STUDY_STATES, Base, LabelRow, MeasurementRow, StudyRow, TrialRow
+from api.store.models import (
+    TERMINAL_STUDY_STATES,
+    Base,
+    LabelRow,
+    MeasurementRow,
+    StudyRow,
+    TrialDetailsRow,
+    TrialRow,
+)
 from api.store.rows import labels_of, study_info
 from api.store.trials import TrialStore
 from api.store.types import StudyInfo
@@ -270,6 +278,7 @@ class SqlStore(LeaseStore, TrialStore):
             # Explicit child deletes: SQLite enforces ON DELETE CASCADE only with foreign keys
             # on, and this keeps both databases on the same path.
             conn.execute(delete(MeasurementRow).where(MeasurementRow.study_id == study_id))
+            conn.execute(delete(TrialDetailsRow).where(TrialDetailsRow.study_id == study_id))
             conn.execute(delete(TrialRow).where(TrialRow.study_id == study_id))
             conn.execute(delete(LabelRow).where(LabelRow.study_id == study_id))
             conn.execute(delete(StudyRow).where(StudyRow.id == study_id))

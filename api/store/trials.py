@@ -9,9 +9,9 @@ from typing import Any, NoReturn
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from api.store.convert import measurement_rows, to_record, trial_values
-from api.store.models import MeasurementRow, StudyRow, TrialRow
-from api.store.rows import TRIAL_COLUMNS, check_study, measurements_of, trial_info
+from api.store.convert import details_rows, measurement_rows, to_record, trial_values
+from api.store.models import MeasurementRow, StudyRow, TrialDetailsRow, TrialRow
+from api.store.rows import TRIAL_COLUMNS, check_study, details_of, measurements_of, trial_info
 from api.store.types import TRIAL_STATES, TrialInfo
 from dse.errors import ConflictError, NotFoundError
 from dse.results import TrialRecord, TrialState, check_transition
@@ -81,9 +81,17 @@ class TrialStore:
                         MeasurementRow.study_id == study_id, MeasurementRow.number == record.number
                     )
                 )
+                conn.execute(
+                    delete(TrialDetailsRow).where(
+                        TrialDetailsRow.study_id == study_id, TrialDetailsRow.number == record.number
+                    )
+                )
             rows = measurement_rows(study_id, record)
             if rows:
                 conn.execute(insert(MeasurementRow), rows)
+            details = details_rows(study_id, record)
+            if details:
+                conn.execute(insert(TrialDetailsRow), details)
         return version
 
     def import_trials(self, study_id: str, records: Sequence[TrialRecord]) -> int:
@@ -104,6 +112,9 @@ class TrialStore:
                     meas = [m for r in records for m in measurement_rows(study_id, r)]
                     if meas:
                         conn.execute(insert(MeasurementRow), meas)
+                    details = [d for r in records for d in details_rows(study_id, r)]
+                    if details:
+                        conn.execute(insert(TrialDetailsRow), details)
             except IntegrityError:
                 raise ConflictError(
                     f"some of the {len(rows)} trials are already in study {study_id}"
@@ -140,7 +151,8 @@ class TrialStore:
     def list_trials(
         self, study_id: str, *, since: int = 0, states: Sequence[str] = (), measurements: bool = False
     ) -> list[TrialInfo]:
-        """The study's trials by number; with ``since``, only those written after that version."""
+        """The study's trials by number; with ``since``, only those written after that version
+        (``measurements``: with their measurements and details)."""
         where = [TrialRow.study_id == study_id]
         if since:
             where.append(TrialRow.seq > since)
@@ -151,10 +163,12 @@ class TrialStore:
             if not rows and not since:
                 check_study(conn, study_id)
             by_number = measurements_of(conn, study_id) if measurements else {}
-        return [trial_info(r, by_number.get(r.number, ()) if measurements else None) for r in rows]
+            details = details_of(conn, study_id) if measurements else {}
+        return [trial_info(r, by_number.get(r.number, ()) if measurements else None,
+                           details.get(r.number) if measurements else None) for r in rows]
 
     def records(self, study_id: str) -> list[TrialRecord]:
-        """Every trial of the study as the engine's records, measurements included (what a
+        """Every trial of the study as the engine's records, measurements and details included (what a
         resumed run starts from, and what the Parquet export is made of)."""
         return [to_record(t) for t in self.list_trials(study_id, measurements=True)]
 
@@ -168,7 +182,8 @@ class TrialStore:
                 check_study(conn, study_id)
                 raise NotFoundError(f"trial {number} of study {study_id} does not exist")
             meas = measurements_of(conn, study_id, number).get(number, ())
-        return trial_info(row, meas)
+            details = details_of(conn, study_id, number).get(number)
+        return trial_info(row, meas, details)
 
     def trial_counts(self, study_id: str) -> dict[str, int]:
         """Number of trials per state (every state present, zero when none)."""

@@ -90,3 +90,5 @@ class TrialInfo:
     """The study version at this trial's last write."""
     measurements: tuple[dict[str, Any], ...] | None = field(default=None)
     """Per-epoch reports (``repeat``, ``epoch``, ``reported_at``, ``metrics``), when loaded."""
+    details: tuple[Any, ...] | None = field(default=None)
+    """Non-metric data of each repeat (``TrialRecord.details``), when loaded."""

@@ -1,4 +1,5 @@
-"""``dse trial CONFIG.yaml``: run one trial, printing per-epoch progress and the final metrics."""
+"""``dse trial CONFIG.yaml``: run one trial, printing per-epoch progress, the final metrics and
+the design's cost breakdown (with the activity measured on the test set)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
     p.add_argument("--data-dir", default=None, help="override dataset.data_dir")
     p.add_argument("--threads", type=int, default=None, help="torch threads for the trial")
-    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print the final metrics as one JSON object (the cost breakdown under 'details')")
     p.add_argument("--validate", action="store_true",
                    help="only validate the config and print its normalized form")
     p.set_defaults(func=_run)
@@ -68,13 +70,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"epoch {m['epoch']:>3}  loss {m['train_loss']:.4f}  train {m['train_accuracy']:.4f}  "
               f"val {m['accuracy']:.4f}  lr {m['lr']:.4g}  {m['epoch_time_s']:.2f}s", file=sys.stderr)
 
-    metrics = run_trial(normalized, progress, num_threads=args.threads)
+    from dse.results import split_details
+
+    metrics, details = split_details(run_trial(normalized, progress, num_threads=args.threads))
     if args.json:
-        print(json.dumps(metrics, sort_keys=True))
-    else:
-        width = max(len(k) for k in metrics)
-        for key in sorted(metrics):
-            value = metrics[key]
-            text = f"{value:.4f}" if isinstance(value, float) else str(value)
-            print(f"{key:<{width}}  {text}")
+        print(json.dumps({**metrics, "details": details}, sort_keys=True))
+        return 0
+    width = max(len(k) for k in metrics)
+    for key in sorted(metrics):
+        value = metrics[key]
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {text}")
+    if details and details.get("cost"):
+        from dse.commands.cost import print_breakdown
+
+        print()
+        print_breakdown(details["cost"], details.get("training_cost"))
     return 0

@@ -12,6 +12,7 @@ import importlib
 from typing import Any
 
 from dse.results.records import (
+    DETAILS_KEY,
     TERMINAL_STATES,
     Measurement,
     MemorySink,
@@ -22,7 +23,9 @@ from dse.results.records import (
     aggregate_repeats,
     check_transition,
     merge_record,
+    json_safe,
     normalize_metrics,
+    split_details,
     utc_now,
 )
 
@@ -33,8 +36,9 @@ _PARQUET = {
 }
 
 __all__ = [
-    "TERMINAL_STATES", "Measurement", "MemorySink", "TeeSink", "TrialRecord", "TrialSink", "TrialState",
-    "aggregate_repeats", "check_transition", "merge_record", "normalize_metrics", "utc_now", *sorted(_PARQUET),
+    "DETAILS_KEY", "TERMINAL_STATES", "Measurement", "MemorySink", "TeeSink", "TrialRecord", "TrialSink", "TrialState",
+    "aggregate_repeats", "check_transition", "json_safe", "merge_record", "normalize_metrics",
+    "split_details", "utc_now", *sorted(_PARQUET),
 ]
 
 

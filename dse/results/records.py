@@ -119,6 +119,46 @@ def _flatten(node: Mapping[str, Any], prefix: str, out: dict[str, float], path: 
             raise ValueError(f"{path}.{name}: got {value!r}; accepted: a number or a mapping of numbers")
 
 
+DETAILS_KEY = "_details"
+"""Key under which a trial function may return non-metric data with its metrics (the cost
+breakdown, ...): JSON-safe, stored with the trial as :attr:`TrialRecord.details`, never a metric."""
+
+
+def split_details(result: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A trial function's result as (metrics, details): the :data:`DETAILS_KEY` entry taken out
+    and made JSON-safe (:func:`json_safe`)."""
+    metrics = dict(result)
+    details = metrics.pop(DETAILS_KEY, None)
+    if details is None:
+        return metrics, None
+    if not isinstance(details, Mapping):
+        raise ValueError(f"{DETAILS_KEY}: got {type(details).__name__}; accepted: a mapping")
+    return metrics, json_safe(details, DETAILS_KEY)
+
+
+def json_safe(value: Any, path: str = "details") -> Any:
+    """``value`` as plain JSON data: mappings with string keys, lists, strings, booleans, None and
+    finite numbers (a non-finite float becomes None); anything else raises ``ValueError``."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{path}: key {k!r} is not a string")
+            out[k] = json_safe(v, f"{path}.{k}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    raise ValueError(f"{path}: got {type(value).__name__}; accepted: JSON data (mappings, lists, "
+                     "strings, numbers, booleans, null)")
+
+
 def aggregate_repeats(repeat_metrics: Sequence[Mapping[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
     """Mean and sample standard deviation (``ddof = 1``) of each metric over the repeats.
 
@@ -204,6 +244,9 @@ class TrialRecord:
     """The worker node that ran the trial (Ray node id or host), if known."""
     error: str | None = None
     """Why the trial failed, was pruned or was cancelled; None when it completed."""
+    details: tuple[Mapping[str, Any] | None, ...] = ()
+    """Non-metric data of each finished repeat, in repeat order (what the trial function returned
+    under :data:`DETAILS_KEY`, e.g. the per-layer cost breakdown; None for a repeat without)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.trial_id, str) or not self.trial_id:
@@ -233,6 +276,8 @@ class TrialRecord:
             if not isinstance(m, Measurement):
                 raise ValueError(f"measurements[{i}]: got {type(m).__name__}; accepted: a Measurement")
         object.__setattr__(self, "measurements", ms)
+        object.__setattr__(self, "details", tuple(
+            None if d is None else json_safe(d, f"details[{i}]") for i, d in enumerate(self.details)))
         for name in ("created_at", "started_at", "finished_at"):
             object.__setattr__(self, name, _as_utc(getattr(self, name), name))
         for name in ("node", "error"):
@@ -268,15 +313,20 @@ class TrialRecord:
         """A copy with one more per-epoch measurement (state unchanged)."""
         return dataclasses.replace(self, measurements=self.measurements + (measurement,))
 
-    def complete(self, repeat_metrics: Sequence[Mapping[str, Any]], at: datetime | None = None) -> TrialRecord:
-        """The trial finished every repeat; ``repeat_metrics`` holds each repeat's final metrics."""
+    def complete(self, repeat_metrics: Sequence[Mapping[str, Any]], at: datetime | None = None,
+                 details: Sequence[Mapping[str, Any] | None] = ()) -> TrialRecord:
+        """The trial finished every repeat; ``repeat_metrics`` holds each repeat's final metrics
+        (``details`` its non-metric data)."""
         if not repeat_metrics:
             raise ValueError("repeat_metrics: got no repeats; accepted: one metrics mapping per repeat")
-        return self.advance(TrialState.COMPLETED, repeat_metrics=tuple(repeat_metrics), finished_at=at, error=None)
+        return self.advance(TrialState.COMPLETED, repeat_metrics=tuple(repeat_metrics), finished_at=at, error=None,
+                            details=tuple(details))
 
-    def fail(self, error: str, repeat_metrics: Sequence[Mapping[str, Any]] = (), at: datetime | None = None) -> TrialRecord:
+    def fail(self, error: str, repeat_metrics: Sequence[Mapping[str, Any]] = (), at: datetime | None = None,
+             details: Sequence[Mapping[str, Any] | None] = ()) -> TrialRecord:
         """The trial failed (exception or divergence); metrics of finished repeats are kept."""
-        return self.advance(TrialState.FAILED, error=str(error), repeat_metrics=tuple(repeat_metrics), finished_at=at)
+        return self.advance(TrialState.FAILED, error=str(error), repeat_metrics=tuple(repeat_metrics), finished_at=at,
+                            details=tuple(details))
 
     def prune(self, reason: str = "stopped early by the scheduler", repeat_metrics: Sequence[Mapping[str, Any]] = (),
               at: datetime | None = None) -> TrialRecord:

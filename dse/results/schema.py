@@ -18,6 +18,7 @@ metric_std.<name>     float64                     sample std over repeats (null 
 n_repeats             int64, not null             repeats that reported final metrics
 seeds                 list<int64>                 seed of each repeat
 repeat_metrics        string (JSON)               final metrics of each repeat
+details               string (JSON)               non-metric data of each repeat (the cost breakdown)
 created_at ...        timestamp[us, UTC]          created_at, started_at, finished_at
 duration_s            float64                     finished_at - started_at
 node                  string                      worker node that ran the trial
@@ -130,6 +131,7 @@ def trials_schema(param_encodings: Mapping[str, str], metric_names: Iterable[str
         pa.field("n_repeats", pa.int64(), nullable=False),
         pa.field("seeds", pa.list_(pa.int64())),
         pa.field("repeat_metrics", pa.string()),
+        pa.field("details", pa.string()),
         pa.field("created_at", TIMESTAMP),
         pa.field("started_at", TIMESTAMP),
         pa.field("finished_at", TIMESTAMP),
@@ -184,6 +186,7 @@ def _trial_row(r: TrialRecord, encodings: Mapping[str, str]) -> dict[str, Any]:
         n_repeats=r.n_repeats,
         seeds=list(r.seeds),
         repeat_metrics=json.dumps([dict(m) for m in r.repeat_metrics]) if r.repeat_metrics else None,
+        details=json.dumps(list(r.details), sort_keys=True, allow_nan=False) if r.details else None,
         created_at=r.created_at,
         started_at=r.started_at,
         finished_at=r.finished_at,
@@ -278,6 +281,7 @@ def records_from_tables(trials: pa.Table, measurements: pa.Table | None = None) 
                 name = key[len(PARAM_PREFIX):]
                 params[name] = _decode_param(value, encodings.get(name, "string"))
         repeat_metrics = tuple(json.loads(row["repeat_metrics"])) if row.get("repeat_metrics") else ()
+        details = tuple(json.loads(row["details"])) if row.get("details") else ()
         metrics = {k[len(METRIC_PREFIX):]: v for k, v in row.items() if k.startswith(METRIC_PREFIX) and v is not None}
         stds = {k[len(STD_PREFIX):]: v for k, v in row.items() if k.startswith(STD_PREFIX) and v is not None}
         out.append(TrialRecord(
@@ -285,5 +289,6 @@ def records_from_tables(trials: pa.Table, measurements: pa.Table | None = None) 
             seeds=tuple(row["seeds"] or ()), repeat_metrics=repeat_metrics, metrics=metrics, metrics_std=stds,
             measurements=tuple(by_trial.get(row["trial_id"], ())), created_at=row["created_at"],
             started_at=row["started_at"], finished_at=row["finished_at"], node=row["node"], error=row["error"],
+            details=details,
         ))
     return out

@@ -71,6 +71,8 @@ class TrialOutcome:
     """When the trainable started it."""
     finished_at: datetime | None = None
     """When the trainable finished it."""
+    details: tuple[Mapping[str, Any] | None, ...] = ()
+    """Non-metric data of each repeat that finished (``TrialRecord.details``)."""
 
 
 def dataset_key(config: Mapping[str, Any]) -> str:
@@ -237,9 +239,10 @@ class StudyLoop:
             changes = {"node": outcome.node or record.node, "started_at": outcome.started_at or record.started_at}
             record = dataclasses.replace(record, **changes)
             if outcome.state is TrialState.COMPLETED:
-                record = record.complete(outcome.repeat_metrics, at=outcome.finished_at)
+                record = record.complete(outcome.repeat_metrics, at=outcome.finished_at, details=outcome.details)
             else:
-                record = record.fail(outcome.error or "failed", outcome.repeat_metrics, at=outcome.finished_at)
+                record = record.fail(outcome.error or "failed", outcome.repeat_metrics, at=outcome.finished_at,
+                                     details=outcome.details)
             self._close(record)
 
     def trial_ended(self, trial_id: str, state: TrialState, reason: str) -> None:

@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dse.errors import DSEError, TrialError
+from dse.results.records import split_details
 
 TrialFunction = Callable[..., Mapping[str, Any]]
 
@@ -95,6 +96,7 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
     node = node_identity()
     final: dict[str, Any] = {"_kind": "final", "_started": started, **{f"_{k}": v for k, v in node.items()}}
     per_repeat: list[dict[str, Any]] = []
+    details: list[dict[str, Any] | None] = []
     error: str | None = None
     try:
         fn = resolve_trial_fn(setup.trial_fn)
@@ -104,7 +106,11 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
             reporter = _EpochReporter(repeat, setup.scheduler_metric if repeat == 0 else None, node.get("node_id"))
             kwargs = {} if dataset is None else {"dataset": dataset}
             metrics = fn(run["config"], reporter, **kwargs)
+            if not isinstance(metrics, Mapping):
+                numeric_metrics(metrics, repeat)  # raises the TrialError that names the problem
+            metrics, extra = split_details(metrics)
             per_repeat.append(numeric_metrics(metrics, repeat))
+            details.append(extra)
     except TrialError as exc:  # an expected failure mode (divergence, ...): its message says it all
         error = str(exc)
     except DSEError as exc:  # e.g. SpecError: an invalid trial config, named by its path
@@ -115,6 +121,7 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
         _state="FAILED" if error is not None else "COMPLETED",
         _error=error,
         _repeats=per_repeat,
+        _details=details if any(d is not None for d in details) else None,
         _finished=time.time(),
     )
     tune.report(final)

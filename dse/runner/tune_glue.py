@@ -180,6 +180,7 @@ def outcome_from_final(final: dict[str, Any]) -> TrialOutcome:
     return TrialOutcome(
         state=state,
         repeat_metrics=tuple(final.get("_repeats") or ()),
+        details=tuple(final.get("_details") or ()),
         error=final.get("_error"),
         node=final.get("_node_id"),
         started_at=timestamp(final.get("_started")),

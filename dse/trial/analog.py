@@ -50,6 +50,36 @@ def drifts(model: nn.Module) -> bool:
                for _, layer in analog_layers(model))
 
 
+def pulse_log(model: nn.Module) -> Any:
+    """A :class:`simulator.cost.training.PulseLog` of the model's pulsed layers (start of training)."""
+    from simulator.cost.training import PulseLog
+
+    return PulseLog(model)
+
+
+def activity_of(model: nn.Module) -> Any:
+    """Context manager measuring the input activity of the analog layers while it is open."""
+    from simulator.cost.activity import measure_activity
+
+    return measure_activity(model)
+
+
+def cost_of(model: nn.Module, input_shape: tuple[int, ...], activity: Any = None,
+            log: Any = None) -> tuple[Any, Any]:
+    """The :class:`~simulator.cost.CostReport` of one inference and, when ``log`` recorded pulsed
+    training, its :class:`~simulator.cost.TrainingCost` (else None)."""
+    from simulator.cost.model import estimate_cost
+    from simulator.cost.trace import trace
+    from simulator.cost.training import training_cost
+
+    tr = trace(model, input_shape)
+    report = estimate_cost(model, input_shape, activity or None, model_trace=tr)
+    training = None
+    if log is not None and log.epochs:
+        training = training_cost(model, input_shape, log, activity or None, model_trace=tr)
+    return report, training
+
+
 def optimizer(model: nn.Module, params: Iterable[Any], *, lr: float, momentum: float,
               weight_decay: float) -> torch.optim.Optimizer:
     """``AnalogSGD`` over ``params`` (pulsed tiles among them get device updates)."""

@@ -14,6 +14,12 @@ The metrics (names carry units; accuracies are fractions in [0, 1]):
 - ``n_params`` (trainable parameters), ``n_layers`` (linear / convolution layers),
   ``n_analog_layers``, ``n_tiles`` (physical tiles), ``macs`` (multiply-accumulates per example);
 - ``train_loss``, ``val_loss``, ``test_loss``, ``epochs``;
+- the cost of the design (``docs/cost-model.md``), priced by the hardware's ``cost`` section with
+  the input activity measured on the test set: ``energy_per_inference_nj``,
+  ``latency_per_inference_us``, ``area_mm2``, ``tops_per_w``, ``tops``, ``tops_per_mm2``,
+  ``inferences_per_s``; for pulsed (in-situ) training also ``train_energy_mj`` and
+  ``train_update_time_s``. The per-layer, per-component breakdown is returned under
+  ``_details`` (``{"cost": ..., "training_cost": ...}``), which the study stores with the trial;
 - ``detector_retrain`` adds ``pretrained_test_accuracy`` (before programming),
   ``programmed_test_accuracy`` (feature extractor programmed, before retraining) and
   ``retrain_gain`` (``test_accuracy - programmed_test_accuracy``).
@@ -32,6 +38,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dse.errors import SpecError
+from dse.results.records import DETAILS_KEY
 from dse.trial.config import DetectorRetrainAlgorithm, HASGDAlgorithm, TrialConfig, parse_trial_config
 
 Report = Callable[[dict[str, Any]], None]
@@ -61,6 +68,28 @@ def run_trial(config: Mapping[str, Any], report: Report | None = None, *, datase
     if num_threads is not None:
         torch.set_num_threads(max(1, int(num_threads)))
     return prepare(trial, dataset, report).run()
+
+
+def static_cost(config: Mapping[str, Any]) -> Any:
+    """The :class:`~simulator.cost.CostReport` of a trial config's design without training: the
+    network built on its hardware (initial weights) and priced with the technology's static
+    activity; no data is loaded."""
+    import torch
+
+    from dse.trial import analog
+    from dse.trial.architectures import DATASETS
+    from dse.trial.config import resolve_hardware
+    from dse.trial.models import build_model
+
+    trial = parse_trial_config(config)
+    info = DATASETS[trial.dataset.name]
+    shape = (info.channels, info.height, info.width)
+    torch.manual_seed(_seed(trial.seed, 1))
+    net = build_model(trial.model, shape, info.classes)
+    model = analog.convert(net, resolve_hardware(trial.hardware, trial.algorithm),
+                           keep_digital=list(trial.model.keep_digital), seed=_seed(trial.seed, 2))
+    report, _ = analog.cost_of(model, shape)
+    return report
 
 
 def prepare(trial: TrialConfig, dataset: Any = None, report: Report | None = None) -> TrialRun:
@@ -113,6 +142,8 @@ class TrialRun:
         self.model = analog.convert(net, rpu, keep_digital=list(trial.model.keep_digital),
                                     seed=_seed(trial.seed, 2))
         self.static["n_tiles"] = analog.n_tiles(self.model)
+        self.input_shape = shape
+        self.pulse_log = analog.pulse_log(self.model)
         self.generator = torch.Generator().manual_seed(_seed(trial.seed, 3))
         self.epoch = 0
         self.epoch_times: list[float] = []
@@ -120,6 +151,7 @@ class TrialRun:
 
     # -- phases ----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        from dse.trial import analog
         from dse.trial.evaluation import analog_metrics
         from dse.trial.training import evaluate
 
@@ -132,7 +164,9 @@ class TrialRun:
         eval_start = time.perf_counter()
         bs = t.evaluation.batch_size
         metrics["accuracy"], metrics["val_loss"] = evaluate(self.model, self.val, bs)
-        metrics["test_accuracy"], metrics["test_loss"] = evaluate(self.model, self.test, bs)
+        with analog.activity_of(self.model) as meter:  # the cost model's activity, on the test set
+            metrics["test_accuracy"], metrics["test_loss"] = evaluate(self.model, self.test, bs)
+        cost, training = analog.cost_of(self.model, self.input_shape, meter.result(), self.pulse_log)
         metrics.update(analog_metrics(self.model, self.test, t.evaluation, _seed(t.seed, 4)))
         if "programmed_test_accuracy" in metrics:
             metrics["retrain_gain"] = metrics["test_accuracy"] - metrics["programmed_test_accuracy"]
@@ -143,7 +177,13 @@ class TrialRun:
             "eval_time_s": time.perf_counter() - eval_start,
             "epochs": self.epoch,
             **self.static,
+            **cost.metrics(),
         })
+        if training is not None:
+            metrics["train_energy_mj"] = training.train_energy_mj
+            metrics["train_update_time_s"] = training.update_time_s
+        metrics[DETAILS_KEY] = {"cost": cost.to_dict(),
+                                "training_cost": None if training is None else training.to_dict()}
         return metrics
 
     def fit(self) -> None:
@@ -170,6 +210,7 @@ class TrialRun:
         for e in range(epochs):
             self.epoch += 1
             stats = trainer.run_epoch(self.epoch, schedule_epoch=e)
+            self.pulse_log.end_epoch(len(self.train))
             self.epoch_times.append(stats.time_s)
             self.last_train_loss = stats.train_loss
             if self.report is not None:

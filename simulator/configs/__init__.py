@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simulator.configs.cost import CostConfig
 from simulator.configs.devices import (
     ConstantStepDevice,
     DeviceConfig,
@@ -32,6 +33,7 @@ __all__ = [
     "PRESETS",
     "AdditiveProgNoise",
     "ConstantStepDevice",
+    "CostConfig",
     "DeviceConfig",
     "DriftConfig",
     "ExpStepDevice",

@@ -19,6 +19,10 @@ name               what it models
                    DAC/ADC, PCM read noise, column-wise weight scaling) plus training weight noise
 =================  ==============================================================================
 
+Each preset prices its cost with the technology file of its device family (``cost.tech``):
+``pcm22`` for the PCM presets, ``ecram22`` and ``capacitor22`` for those devices, ``rram22``
+(22 nm 1T1R ReRAM) for the others.
+
 The pulsed presets use aihwkit's ``PresetIOParameters`` for both directions (7-bit DAC, 9-bit ADC,
 output noise 0.1, output bound 20, abs-max noise management, iterative bound management in the
 forward pass) and ``PresetUpdateParameters`` (BL 31, update and BL management) with the
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from simulator.configs.cost import CostConfig
 from simulator.configs.devices import (
     ConstantStepDevice,
     ExpStepDevice,
@@ -52,12 +57,14 @@ def preset_io(*, forward: bool = True) -> IOConfig:
                     bound_management="iterative" if forward else "none")
 
 
-def _pulsed(device: ConstantStepDevice | LinearStepDevice | ExpStepDevice) -> RPUConfig:
+def _pulsed(device: ConstantStepDevice | LinearStepDevice | ExpStepDevice,
+            tech: str = "rram22") -> RPUConfig:
     return RPUConfig(
         forward=preset_io(forward=True),
         backward=preset_io(forward=False),
         update=UpdateConfig(desired_bl=31, update_management=True, update_bl_management=True),
         device=device,
+        cost=CostConfig(tech=tech),
     )
 
 
@@ -99,7 +106,7 @@ def _ecram() -> RPUConfig:
         dw_min=0.002, up_down=0.0, w_max=1.1724, w_min=-0.8276, mult_noise=True,
         gamma_up=0.1153, gamma_down=0.5085, dw_min_dtod=0.1, up_down_dtod=0.01,
         w_max_dtod=0.05, w_min_dtod=0.05, gamma_up_dtod=0.05, gamma_down_dtod=0.05,
-        dw_min_std=0.3, write_noise_std=0.0, mean_bound_reference=True))
+        dw_min_std=0.3, write_noise_std=0.0, mean_bound_reference=True), tech="ecram22")
 
 
 def _capacitor() -> RPUConfig:
@@ -109,7 +116,7 @@ def _capacitor() -> RPUConfig:
         dw_min=0.005, up_down=0.0, w_max=1.0, w_min=-1.0, mult_noise=False,
         gamma_up=0.05, gamma_down=0.05, dw_min_dtod=0.1, up_down_dtod=0.06,
         w_max_dtod=0.07, w_min_dtod=0.07, gamma_up_dtod=0.01, gamma_down_dtod=0.01,
-        dw_min_std=0.3, write_noise_std=0.0, mean_bound_reference=True))
+        dw_min_std=0.3, write_noise_std=0.0, mean_bound_reference=True), tech="capacitor22")
 
 
 def _pcm_noise() -> NoiseConfig:
@@ -120,7 +127,7 @@ def _pcm_noise() -> NoiseConfig:
 
 def _pcm_inference() -> RPUConfig:
     return RPUConfig(forward=IOConfig(), backward=perfect_io(), update=UpdateConfig(mode="none"),
-                     device=IdealDevice(), noise=_pcm_noise())
+                     device=IdealDevice(), noise=_pcm_noise(), cost=CostConfig(tech="pcm22"))
 
 
 def _hwa_standard() -> RPUConfig:
@@ -136,6 +143,7 @@ def _hwa_standard() -> RPUConfig:
         mapping=MappingConfig(max_input_size=512, max_output_size=512, digital_bias=True,
                               weight_scaling_omega=1.0, weight_scaling_columnwise=True),
         modifier=ModifierConfig(noise_type="add_normal", std_dev=0.1, rel_to_actual_wmax=True),
+        cost=CostConfig(tech="pcm22"),
     )
 
 

@@ -1,7 +1,8 @@
 """The complete description of an analog tile: :class:`RPUConfig`.
 
 ``RPUConfig`` bundles the forward and backward periphery, the update, the device, the inference
-non-idealities, the tile mapping and the training-time weight noise of hardware-aware training.
+non-idealities, the tile mapping, the training-time weight noise of hardware-aware training and
+the technology its cost is priced with.
 Every field can be set by a dotted path (``rpu.with_overrides({"forward.out_bits": 7})``), which
 is how a design-space study sweeps hardware.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from simulator._config import Config, check_range
+from simulator.configs.cost import CostConfig
 from simulator.configs.devices import ConstantStepDevice, DeviceConfig
 from simulator.configs.io import IOConfig
 from simulator.configs.mapping import MappingConfig
@@ -79,6 +81,10 @@ class RPUConfig(Config):
 
     modifier: ModifierConfig = field(default_factory=ModifierConfig)
     """Training-time weight noise (hardware-aware training)."""
+
+    cost: CostConfig = field(default_factory=CostConfig)
+    """The technology and architecture the cost model prices this tile with (energy, latency,
+    area; see :mod:`simulator.cost`)."""
 
     @property
     def is_pulsed(self) -> bool:

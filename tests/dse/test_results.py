@@ -153,6 +153,7 @@ EXPECTED_COLUMNS = [
     ("metric_std.accuracy", pa.float64()), ("metric_std.n_tiles", pa.float64()),
     ("metric_std.train_time_s", pa.float64()),
     ("n_repeats", pa.int64()), ("seeds", pa.list_(pa.int64())), ("repeat_metrics", pa.string()),
+    ("details", pa.string()),
     ("created_at", pa.timestamp("us", tz="UTC")), ("started_at", pa.timestamp("us", tz="UTC")),
     ("finished_at", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()), ("node", pa.string()),
     ("error", pa.string()),

@@ -115,6 +115,13 @@ def resolve_hardware(hardware: Any, algorithm: AlgorithmConfig | None = None) ->
         rpu = rpu.with_overrides(hardware_overrides(hw))
     except ConfigError as exc:
         raise exc.prefixed("hardware") from None
+    try:
+        from simulator.cost.technology import resolve as resolve_technology  # torch-free
+
+        resolve_technology(rpu.cost)  # the technology file is complete and valid
+    except ConfigError as exc:
+        raise exc.prefixed("hardware") if exc.path.startswith("cost") else ConfigError(
+            "hardware.cost.tech", exc.reason) from None
     extra = algorithm_overrides(algorithm)
     if extra:
         try:

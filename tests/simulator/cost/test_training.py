@@ -1,0 +1,66 @@
+"""The cost of in-situ pulsed training: pulses fired x energy per pulse, lines, MVMs, time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from simulator import AnalogSGD, convert_to_analog, get_preset
+from simulator.cost import PulseLog, training_cost
+from simulator.cost.technology import load_technology
+
+
+def _train(model: nn.Module, epochs: int, steps: int = 5) -> PulseLog:
+    opt = AnalogSGD(model.parameters(), lr=0.1)
+    log = PulseLog(model)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for _ in range(steps):
+            x = torch.rand(16, 12, generator=g)
+            y = torch.randint(0, 4, (16,), generator=g)
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        log.end_epoch(16 * steps)
+    return log
+
+
+def _model(preset: str, **overrides: object) -> nn.Module:
+    rpu = get_preset(preset).with_overrides(dict(overrides))
+    return convert_to_analog(nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4)), rpu, seed=1)
+
+
+def test_pulses_are_priced_at_the_technology_energy_per_pulse() -> None:
+    model = _model("gokmen_vlasov", **{"cost.c_wire": 0.0, "cost.c_gate_cell": 0.0, "cost.c_drain_cell": 0.0})
+    log = _train(model, epochs=2)
+    cost = training_cost(model, (12,), log)
+    assert cost is not None and len(cost.epochs) == 2
+    e_pulse = load_technology("rram22")["e_pulse"]
+    for epoch in cost.epochs:
+        assert epoch["device_pulses"] > 0
+        assert epoch["line_energy_mj"] == 0.0  # no line capacitance
+        assert epoch["pulse_energy_mj"] == pytest.approx(epoch["device_pulses"] * e_pulse / 1e9)
+        parts = epoch["pulse_energy_mj"] + epoch["forward_energy_mj"] + epoch["backward_energy_mj"]
+        assert epoch["energy_mj"] == pytest.approx(parts)
+        assert epoch["forward_energy_mj"] > 0 and epoch["backward_energy_mj"] > 0
+    assert cost.train_energy_mj == pytest.approx(sum(e["energy_mj"] for e in cost.epochs))
+    t_pulse_s = load_technology("rram22")["t_pulse"] * 1e-9
+    slots = sum(layer["slots"] for layer in cost.layers)
+    assert cost.update_time_s == pytest.approx(slots * t_pulse_s)  # one tile per layer
+
+
+def test_a_faster_and_cheaper_device_trains_for_less() -> None:
+    reram = _model("gokmen_vlasov")
+    ecram = _model("gokmen_vlasov", **{"cost.tech": "ecram22"})
+    ecram.load_state_dict(reram.state_dict())
+    a = training_cost(reram, (12,), _train(reram, 1))
+    b = training_cost(ecram, (12,), _train(ecram, 1))
+    assert b.epochs[0]["pulse_energy_mj"] < a.epochs[0]["pulse_energy_mj"] / 100
+    assert b.update_time_s < a.update_time_s
+
+
+def test_floating_point_training_has_no_in_situ_cost() -> None:
+    model = _model("hwa_standard")
+    assert training_cost(model, (12,), _train(model, 1)) is None
