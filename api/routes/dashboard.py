@@ -26,3 +26,9 @@ def index() -> HTMLResponse:
 def study_page(study_id: str) -> HTMLResponse:
     """One study: progress, Pareto scatter, hypervolume curve, trials table."""
     return _page("study.html")
+
+
+@router.get("/studies/{study_id}/trials/{number}")
+def trial_page(study_id: str, number: int) -> HTMLResponse:
+    """One trial: parameters, metrics, the design's cost breakdown, accuracy by epoch."""
+    return _page("trial.html")

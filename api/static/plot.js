@@ -1,4 +1,4 @@
-// Minimal SVG plotting: linear scales with round ticks, axes, scatter and line.
+// Minimal SVG plotting: linear scales with round ticks, axes, scatter, lines and bars.
 "use strict";
 
 const Plot = (() => {
@@ -30,14 +30,18 @@ const Plot = (() => {
   // Frame with axes; returns {x, y} scales (data -> pixels).
   function frame(root, xs, ys, opts) {
     const W = opts.width, H = opts.height, m = { l: 62, r: 14, t: 10, b: 40 };
-    const tx = ticks(Math.min(...xs), Math.max(...xs), 6), ty = ticks(Math.min(...ys), Math.max(...ys), 5);
+    const tx = opts.xTicks === false ? { lo: Math.min(...xs), hi: Math.max(...xs), values: [] }
+      : ticks(Math.min(...xs), Math.max(...xs), 6);
+    const ty = ticks(Math.min(...ys), Math.max(...ys), 5);
     const x = scale(tx.lo, tx.hi, m.l, W - m.r), y = scale(ty.lo, ty.hi, H - m.b, m.t);
     const axis = svg("g", { class: "axis" });
     axis.append(svg("line", { x1: m.l, y1: H - m.b, x2: W - m.r, y2: H - m.b }));
     axis.append(svg("line", { x1: m.l, y1: m.t, x2: m.l, y2: H - m.b }));
-    for (const v of tx.values) {
-      axis.append(svg("line", { x1: x(v), y1: H - m.b, x2: x(v), y2: H - m.b + 4 }));
-      axis.append(svg("text", { x: x(v), y: H - m.b + 16, "text-anchor": "middle" }, DSE.fmt(v)));
+    if (opts.xTicks !== false) {
+      for (const v of tx.values) {
+        axis.append(svg("line", { x1: x(v), y1: H - m.b, x2: x(v), y2: H - m.b + 4 }));
+        axis.append(svg("text", { x: x(v), y: H - m.b + 16, "text-anchor": "middle" }, DSE.fmt(v)));
+      }
     }
     for (const v of ty.values) {
       axis.append(svg("line", { x1: m.l - 4, y1: y(v), x2: m.l, y2: y(v) }));

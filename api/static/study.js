@@ -181,7 +181,7 @@
     document.querySelector("#trials-table tbody").replaceChildren(...page.items.map((t) => {
       state.params.set(t.number, t.params);
       return el("tr", { class: state.front.has(t.number) ? "front" : "", "data-trial": t.number },
-        el("td", { class: "num" }, t.number),
+        el("td", { class: "num" }, el("a", { href: `/studies/${encodeURIComponent(studyId)}/trials/${t.number}` }, t.number)),
         el("td", {}, el("span", { class: "state " + t.state, title: t.error || "" }, t.state)),
         ...paramNames.map((p) => el("td", {}, fmt(t.params[p]))),
         ...metricNames.map((m) => el("td", { class: "num" }, fmt(t.metrics[m]))),

@@ -165,7 +165,7 @@ class TrialStore:
             by_number = measurements_of(conn, study_id) if measurements else {}
             details = details_of(conn, study_id) if measurements else {}
         return [trial_info(r, by_number.get(r.number, ()) if measurements else None,
-                           details.get(r.number) if measurements else None) for r in rows]
+                           details.get(r.number, ()) if measurements else None) for r in rows]
 
     def records(self, study_id: str) -> list[TrialRecord]:
         """Every trial of the study as the engine's records, measurements and details included (what a
@@ -182,7 +182,7 @@ class TrialStore:
                 check_study(conn, study_id)
                 raise NotFoundError(f"trial {number} of study {study_id} does not exist")
             meas = measurements_of(conn, study_id, number).get(number, ())
-            details = details_of(conn, study_id, number).get(number)
+            details = details_of(conn, study_id, number).get(number, ())
         return trial_info(row, meas, details)
 
     def trial_counts(self, study_id: str) -> dict[str, int]:

@@ -259,6 +259,7 @@ def estimate_cost(model: nn.Module, input_shape: tuple[int, ...],
         if layers[i] is None:
             layers[i] = _digital_layer(lt, chip)
     tiles = math.ceil(cores / int(chip["cores_per_tile"])) if cores else 0
+    _interconnect(layers, tr.layers, chip)
     digital_ops_pj = (tr.ops.compares * chip["e_compare"] + tr.ops.nonlinear * chip["e_activation"]
                       + tr.ops.macs * chip["e_digital_mac"])
     digital_ops_ns = ((tr.ops.compares + tr.ops.nonlinear + tr.ops.macs)
@@ -308,6 +309,31 @@ def estimate_cost(model: nn.Module, input_shape: tuple[int, ...],
     )
 
 
+def _interconnect(layers: list[LayerCost], traces: list[LayerTrace], chip: Technology) -> None:
+    """Price the activations that cross the interconnect: layers take cores (and tiles) in
+    order; a layer's outputs travel over the network when it spans more than one tile, when the
+    next layer starts on another tile, or when either runs on the digital unit."""
+    cpt = int(chip["cores_per_tile"])
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
+    for layer in layers:
+        if not layer.analog:
+            spans.append(None)
+            continue
+        tech = load_technology(layer.tech) if layer.tech != chip.name else chip
+        n = math.ceil(layer.arrays / int(tech["arrays_per_core"]))
+        spans.append((cursor // cpt, (cursor + n - 1) // cpt))
+        cursor += n
+    for i, (layer, lt) in enumerate(zip(layers, traces)):
+        if i + 1 == len(layers):
+            break  # the network's outputs leave through the chip's I/O
+        here, nxt = spans[i], spans[i + 1]
+        if here is not None and nxt is not None and here[0] == here[1] == nxt[0]:
+            continue
+        layer.energy_pj["interconnect"] += (lt.vectors * lt.out_features * int(chip["act_bits"])
+                                            * chip["noc_hops"] * chip["e_noc_bit"])
+
+
 def _analog_layer(lt: LayerTrace, array: TileArray, tech: Technology, activity: LayerActivity | None,
                   notes: list[str]) -> LayerCost:
     rpu = array.rpu
@@ -342,7 +368,6 @@ def _analog_layer(lt: LayerTrace, array: TileArray, tech: Technology, activity: 
         energy["digital"] += lt.vectors * out * tech["e_digital_add"]
     act_bits = int(tech["act_bits"])
     energy["buffer"] += lt.vectors * (lt.in_features + out) * act_bits * tech["e_buffer_bit"]
-    energy["interconnect"] += lt.vectors * out * act_bits * tech["noc_hops"] * tech["e_noc_bit"]
     area = {k: v * array.n_tiles for k, v in array_area(tech, d, array.tile_in, array.tile_out).items()}
     n = array.n_tiles
     return LayerCost(

@@ -175,6 +175,10 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def format_report(report: CostReport, training: TrainingCost | None = None) -> str:
     """The per-layer breakdown table and the totals, as text."""
     comps = [c for c in ENERGY_COMPONENTS if c != "static" and any(l.energy_pj.get(c, 0.0) for l in report.layers)]
@@ -198,8 +202,8 @@ def format_report(report: CostReport, training: TrainingCost | None = None) -> s
     area_parts = ", ".join(f"{c} {_fmt(v)}" for c, v in report.area_by_component_mm2.items() if v > 0)
     lines += [
         "",
-        f"technology {report.technology}; {report.arrays} arrays in {report.cores} cores, "
-        f"{report.tiles} tiles; activity {report.activity_source}",
+        f"technology {report.technology}; {_n(report.arrays, 'array')} in {_n(report.cores, 'core')}, "
+        f"{_n(report.tiles, 'tile')}; activity {report.activity_source}",
         f"energy per inference  {_fmt(total_e)} nJ   ({parts})",
         f"latency per inference {_fmt(report.latency_per_inference_us)} us (layer by layer); "
         f"pipelined: one every {_fmt(report.pipeline_interval_us)} us = {_fmt(report.inferences_per_s)} inferences/s",

@@ -12,6 +12,7 @@ import pytest
 from api.store import SqlStore
 from tests.api.cdp import Chromium
 from tests.api.conftest import chromium_path
+from dse.results import Measurement, TrialRecord
 from tests.api.factories import spec_dict, synthetic_records
 from tests.api.server import READ_TOKEN, ServiceProcess
 
@@ -106,6 +107,69 @@ def test_dashboard_renders_the_study(served_study: Any, tmp_path: Path) -> None:
         assert int(first) == by_accuracy["number"]
 
         shot = browser.screenshot(tmp_path / "dashboard.png")
+        assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def priced_study(tmp_path: Path) -> Any:
+    """A study whose trials carry the cost breakdown of real designs (the cost model on a digits
+    FCNN, three ADC resolutions)."""
+    from dse.trial.run import static_cost
+
+    url = f"sqlite:///{tmp_path / 'cost.db'}"
+    store = SqlStore(url)
+    study, _ = store.create_study(spec_dict(name="cost-study"), name="cost-study")
+    assert store.acquire_lease(study.id, "filler", 600)
+    for i, bits in enumerate((4, 6, 9)):
+        report = static_cost({"model": {"hidden": [64, 32]},
+                              "hardware": {"preset": "gokmen_vlasov", "forward.out_bits": bits}})
+        rec = TrialRecord.pending(f"trial-{i}", i, {"adc_bits": bits}).start()
+        rec = rec.add_measurement(Measurement.from_report({"epoch": 1, "accuracy": 0.5 + 0.1 * i}))
+        rec = rec.complete([{"accuracy": 0.6 + 0.1 * i, "train_time_s": 1.0 + i, **report.metrics()}],
+                           details=[{"cost": report.to_dict(), "training_cost": None}])
+        store.write_trial(study.id, rec, owner="filler")
+    store.finish(study.id, "filler", "COMPLETED")
+    store.close()
+    service = ServiceProcess(url, tmp_path / "service.log", run_studies="false").start()
+    try:
+        yield service, study.id
+    finally:
+        service.stop()
+
+
+def test_trial_page_shows_the_cost_breakdown(priced_study: Any, tmp_path: Path) -> None:
+    binary = chromium_path()
+    service, sid = priced_study
+    with service.client(READ_TOKEN) as http:
+        trial = http.get(f"/v1/studies/{sid}/trials/2").json()
+    cost = trial["details"][0]["cost"]
+    browser = Chromium(binary, tmp_path / "profile")
+    try:
+        browser.navigate(f"{service.url}/studies/{sid}#token={READ_TOKEN}")
+        browser.wait_for("document.body.dataset.rendered")
+        # the cost metrics are offered as axes of the Pareto plot
+        options = browser.evaluate("[...document.getElementById('x-metric').options].map(o => o.value)")
+        assert {"energy_per_inference_nj", "area_mm2", "tops_per_w", "latency_per_inference_us"} <= set(options)
+        # the trials table links to the trial page
+        href = browser.evaluate("document.querySelector('#trials-table tbody tr[data-trial=\"2\"] a').href")
+        browser.navigate(href)
+        assert browser.wait_for("document.body.dataset.rendered") == "COMPLETED"
+        layers = [layer["name"] for layer in cost["layers"]]
+        bars = browser.evaluate(
+            "[...document.querySelectorAll('#energy-plot rect.bar')].map(r => [r.dataset.layer, r.dataset.component])")
+        assert {b[0] for b in bars} == set(layers)
+        nonzero = {(l["name"], c) for l in cost["layers"] for c, v in l["energy_pj"].items() if v > 0}
+        assert {tuple(b) for b in bars} == nonzero  # one segment per layer and component
+        area_bars = browser.evaluate("document.querySelectorAll('#area-plot rect.bar').length")
+        assert area_bars == sum(1 for l in cost["layers"] for v in l["area_um2"].values() if v > 0)
+        legend = browser.evaluate("[...document.querySelectorAll('#cost-legend .key')].map(k => k.dataset.component)")
+        assert "adc" in legend and "buffer" in legend
+        assert browser.evaluate("document.querySelectorAll('#cost-table tbody tr').length") == len(layers)
+        totals = browser.evaluate("document.getElementById('cost-totals').innerText")
+        assert "energy per inference" in totals and "nJ" in totals and "rram22" in totals
+        shot = browser.screenshot(tmp_path / "trial.png")
         assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
     finally:
         browser.close()

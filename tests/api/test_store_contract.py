@@ -212,6 +212,25 @@ class TestTrials:
         info = store.get_trial(sid, 0)
         assert info.measurements is not None and len(info.measurements) == 2
 
+    def test_details_round_trip_and_stay_out_of_trial_lists(self, store: SqlStore) -> None:
+        sid = self._running(store)
+        breakdown = {"cost": {"energy_per_inference_nj": 1.5, "layers": [{"name": "fc1", "energy_pj": {"adc": 2.0}}],
+                              "notes": []}, "training_cost": None}
+        rec = TrialRecord.pending("t-d", 0, {"lr": 0.1}).start()
+        store.write_trial(sid, rec.complete([{"accuracy": 0.9}], details=[breakdown]), owner="o")
+        assert store.get_trial(sid, 0).details == (breakdown,)
+        (back,) = store.records(sid)
+        assert back.details == (breakdown,)
+        (listed,) = store.list_trials(sid)
+        assert listed.details is None  # lists do not load them
+        plain = TrialRecord.pending("t-p", 1, {"lr": 0.2}).start().complete([{"accuracy": 0.5}])
+        store.write_trial(sid, plain, owner="o")
+        assert store.get_trial(sid, 1).details == ()
+        other, _ = store.create_study(spec_dict(), name="import")
+        store.import_trials(other.id, [back])
+        assert store.get_trial(other.id, 0).details == (breakdown,)
+        store.delete_study(other.id)
+
     def test_states_only_move_forward(self, store: SqlStore) -> None:
         sid = self._running(store)
         pending = TrialRecord.pending("t-1", 0, {"lr": 0.1})

@@ -203,3 +203,25 @@ def test_too_many_cpus_per_trial_is_rejected_before_any_trial(ray_session):
     spec = study(resources={"cpus": 64})
     with pytest.raises(SpecError, match=r"resources.cpus: got 64, but the largest Ray node has 2 CPUs"):
         RayTuneRunner(spec, trial_fn="dse.runner.synthetic:instant_trial").run()
+
+
+def test_the_cost_breakdown_of_each_trial_is_stored_with_it(ray_session, tmp_path):
+    spec = study(
+        base={"dataset": {"name": "digits"}, "model": {"name": "fcnn", "hidden": [16]},
+              "hardware": {"preset": "gokmen_vlasov"}, "training": {"epochs": 2, "lr": 0.1},
+              "evaluation": {"repeats": 1, "drift_times_s": []}},
+        parameters=[{"name": "adc_bits", "target": "hardware.forward.out_bits", "type": "discrete",
+                     "values": [4, 8]}],
+        objectives=[{"metric": "accuracy", "goal": "max"}, {"metric": "energy_per_inference_nj", "goal": "min"}],
+    )
+    with ParquetResults(tmp_path, spec) as results:
+        outcome = RayTuneRunner(spec, results).run()
+    assert outcome.ok
+    for record in read_trials(tmp_path):  # read back from trials.parquet
+        assert record.state is TrialState.COMPLETED
+        (details,) = record.details
+        cost = details["cost"]
+        assert cost["energy_per_inference_nj"] == pytest.approx(record.metrics["energy_per_inference_nj"])
+        assert {layer["adc_bits"] for layer in cost["layers"]} == {record.params["adc_bits"]}
+        assert details["training_cost"]["train_energy_mj"] == pytest.approx(record.metrics["train_energy_mj"])
+        assert "cost.energy_nj.adc" not in record.metrics  # the breakdown is not a metric

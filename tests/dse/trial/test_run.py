@@ -120,6 +120,33 @@ def test_final_metrics_carry_the_issue_names_and_units() -> None:
             assert 0.0 <= v <= 1.0, k
 
 
+def test_every_trial_is_priced_with_the_activity_measured_on_its_test_set() -> None:
+    m = _run({"hardware": "gokmen_vlasov", "model": {"hidden": [32]}, "training": {"epochs": 2},
+              "evaluation": FAST_EVAL})
+    for name in ("energy_per_inference_nj", "latency_per_inference_us", "area_mm2", "tops_per_w", "tops",
+                 "tops_per_mm2", "inferences_per_s", "train_energy_mj", "train_update_time_s"):
+        assert m[name] > 0 and math.isfinite(m[name]), name
+    cost = m["_details"]["cost"]
+    assert cost["activity_source"] == "measured" and cost["technology"] == "rram22"
+    assert [layer["name"] for layer in cost["layers"]] == ["fc1", "fc2"]
+    assert cost["energy_per_inference_nj"] == pytest.approx(m["energy_per_inference_nj"])
+    assert sum(cost["energy_nj"].values()) == pytest.approx(m["energy_per_inference_nj"])
+    training = m["_details"]["training_cost"]
+    assert len(training["epochs"]) == 2 and training["epochs"][0]["samples"] > 0
+    assert training["train_energy_mj"] == pytest.approx(m["train_energy_mj"])
+    # The same design on another technology costs differently, through the study's hardware paths.
+    isaac = _run({"hardware": {"preset": "gokmen_vlasov", "cost.tech": "isaac32"}, "model": {"hidden": [32]},
+                  "training": {"epochs": 2}, "evaluation": FAST_EVAL})
+    assert isaac["energy_per_inference_nj"] != pytest.approx(m["energy_per_inference_nj"], rel=0.1)
+
+
+def test_floating_point_training_reports_no_in_situ_training_cost() -> None:
+    m = _run({"hardware": "hwa_standard", "algorithm": "hwa", "model": {"hidden": [16]}, "training": {"epochs": 1},
+              "evaluation": FAST_EVAL})
+    assert "train_energy_mj" not in m and m["_details"]["training_cost"] is None
+    assert m["energy_per_inference_nj"] > 0 and m["_details"]["cost"]["technology"] == "pcm22"
+
+
 def test_a_diverging_run_raises_a_trial_error_naming_the_epoch() -> None:
     # A learning rate of 100 makes the activations of a wide ReLU network overflow within steps.
     with pytest.raises(TrialError, match=r"diverged at epoch 1: loss=(nan|inf)") as info:
