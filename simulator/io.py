@@ -72,9 +72,12 @@ class AnalogIO:
         # shrinks it): with a DAC range of at least 1 and plain rounding the clip never acts.
         self.inputs_in_range = (cfg.noise_management == "abs_max" and cfg.nm_thres == 0.0
                                 and cfg.inp_bound >= 1.0 and not cfg.inp_sto_round)
-        self.bm_probe: Any = None
-        """Called with the ``(T, N, 1)`` mask of the vectors each bound-management repeat
-        recomputes (the cost model's activity measurement; ``None``: off)."""
+        self.probe: Any = None
+        """The cost model's activity measurement (``None``: off): ``probe.codes(xs)`` receives
+        the DAC codes ``(T, N, I)`` of each MVM's first pass (in DAC steps, before input noise)
+        and ``probe.repeats(active)`` the ``(T, N, 1)`` mask of the vectors each
+        bound-management repeat recomputes."""
+        self._probe_first = False
         self._derived_key: tuple[Any, Any] | None = None
         self._derived_values: tuple[Any, Any, Any] = (None, None, None)
 
@@ -97,6 +100,7 @@ class AnalogIO:
                 y.mul_(row_scale)
             return y if out_mult is None else y.mul_(out_mult)
         scale = self._noise_management(x)
+        self._probe_first = self.probe is not None
         args = (rng, transposed, w_abs, row_gain, row_var, mult)
         y, clipped = self._pass(x, w, scale, *args)
         if clipped is None:
@@ -105,8 +109,8 @@ class AnalogIO:
         reduction = 1.0
         while reduction <= self.bm_limit and bool(active.any()):
             reduction *= 2.0
-            if self.bm_probe is not None:
-                self.bm_probe(active)
+            if self.probe is not None:
+                self.probe.repeats(active)
             factor = active.to(x.dtype).mul_(reduction - 1.0).add_(1.0)
             y_new, clipped_new = self._pass(x, w, factor if scale is None else scale * factor, *args)
             y = torch.where(active, y_new, y)
@@ -167,6 +171,9 @@ class AnalogIO:
         if not self.inputs_in_range:
             bound = self.inp_bound / in_unit
             xs.clamp_(-bound, bound)
+        if self._probe_first:
+            self._probe_first = False
+            self.probe.codes(xs)
         if self.inp_noise > 0.0:
             xs.add_(rng.normal(xs.shape, xs.dtype), alpha=self.inp_noise / in_unit)
         wt = w if transposed else w.transpose(1, 2)

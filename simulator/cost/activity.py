@@ -5,16 +5,18 @@ What the periphery's energy depends on is measured on real inputs while the mode
 every analog layer and each of its tiles:
 
 - ``bit_density``: the fraction of 1 bits among the input codes' bits (sign and magnitude), what
-  a bit-serial input drives;
+  a bit-serial input drives (counted only when the technology is bit-serial, ``dac_bits > 0``;
+  otherwise it repeats ``level``);
 - ``level``: the mean input code as a fraction of full scale, what a multi-bit (amplitude or
   pulse-width) DAC drives;
 - ``zero_fraction``: the fraction of inputs whose code is 0 (their rows are not driven);
 - ``bm_repeats``: the extra passes of iterative bound management per input vector.
 
-The input codes are those of the tile's DAC: noise management of the tile's own inputs, the DAC
-step and range of the forward config (an ideal forward is coded at the technology's
-``input_bits`` with abs-max scaling), deterministic rounding. The per-tile totals stay on the
-model's device until :meth:`ActivityMeter.result` reads them.
+The input codes are the tile's DAC codes as the simulated MVM produced them (noise management,
+rounding, range; read in :class:`~simulator.io.AnalogIO` before the input noise); an ideal
+forward is coded at the technology's ``input_bits`` with abs-max scaling. Padding rows of a
+partial tile are zero codes and count neither as inputs nor as zeros. The per-tile totals stay
+on the model's device until :meth:`ActivityMeter.result` reads them.
 """
 
 from __future__ import annotations
@@ -65,7 +67,11 @@ def input_bits(array: TileArray) -> int:
 
 
 class _ArrayProbe:
-    """Accumulates the input statistics of one tile array (see the module doc)."""
+    """Accumulates the input statistics of one tile array (see the module doc).
+
+    With a DAC in the forward periphery the statistics come from the very codes the MVM used
+    (:attr:`simulator.io.AnalogIO.probe`); an ideal forward has no codes, and its inputs are
+    coded here at the priced resolution with abs-max scaling (a forward pre-hook)."""
 
     def __init__(self, array: TileArray) -> None:
         self.array = array
@@ -74,55 +80,52 @@ class _ArrayProbe:
         self.coded = not fwd.is_perfect and fwd.inp_bits is not None
         step = fwd.inp_step if self.coded else 1.0 / (2 ** (self.bits - 1) - 1)
         bound = fwd.inp_bound if self.coded else 1.0
+        self.q_max = max(1.0, math.floor(bound / float(step) + 0.5))
         self.step = float(step)
-        self.q_max = max(1.0, math.floor(bound / self.step + 0.5))
-        self.rows = torch.tensor([array.in_sizes[r] for r in range(array.n_row)], dtype=torch.float64)
-        self.sums: torch.Tensor | None = None  # (4, n_row): ones, level, zeros, vectors
+        tech = resolve(array.rpu.cost)
+        self.bit_serial = int(tech["dac_bits"]) > 0
+        self.rows = torch.tensor([t.in_size for t in array.tiles], dtype=torch.float64)
+        self.sums: torch.Tensor | None = None  # (4, T): ones, level, nonzero, vectors
         self.extra: torch.Tensor | None = None  # (T,): bound-management passes
-        self.lut: torch.Tensor | None = None
         magnitude_bits = self.bits - 1
-        if magnitude_bits <= 16:
+        self.lut = None
+        if self.bit_serial and magnitude_bits <= 16:
             self.lut = torch.tensor([bin(v).count("1") for v in range(1 << magnitude_bits)], dtype=torch.int32)
 
     @torch.no_grad()
-    def inputs(self, x: torch.Tensor) -> None:
-        array = self.array
-        flat = x.detach().reshape(-1, array.in_features)
-        n = flat.shape[0]
+    def codes(self, xs: torch.Tensor) -> None:
+        """Statistics of the DAC codes ``xs`` ``(T, N, I)`` (in steps) of one MVM."""
+        n = xs.shape[1]
         if n == 0:
             return
-        slots, _ = array._stack_inputs(flat)
-        rows = slots.reshape(n, array.n_row, array.tile_in).transpose(0, 1)  # (R, N, I)
-        nm = array.rpu.forward.noise_management if self.coded else "abs_max"
-        if nm == "abs_max":
-            alpha = rows.abs().amax(-1, keepdim=True).clamp_(min=1e-30)
-            thres = array.rpu.forward.nm_thres if self.coded else 0.0
-            if thres > 0.0:
-                alpha = alpha.clamp(max=thres)
-        elif nm == "max":
-            m = rows.amax(-1, keepdim=True)
-            if array.rpu.forward.nm_thres > 0.0:
-                m = m.clamp(max=array.rpu.forward.nm_thres)
-            alpha = torch.where(m > 0.0, m, torch.ones_like(m))
+        dims = (1, 2)
+        level = torch.linalg.vector_norm(xs, ord=1, dim=dims, dtype=torch.float64) / self.q_max
+        nonzero = torch.count_nonzero(xs, dim=dims).to(torch.float64)
+        if self.bit_serial:
+            q = xs.abs().to(torch.int32)
+            if self.lut is not None:
+                lut = self.lut if self.lut.device == q.device else self.lut.to(q.device)
+                ones = lut[q.clamp_(max=lut.numel() - 1)].sum(dims, dtype=torch.float64)
+            else:
+                ones = torch.zeros(xs.shape[0], dtype=torch.float64, device=xs.device)
+                for k in range(self.bits - 1):
+                    ones += ((q >> k) & 1).sum(dims, dtype=torch.float64)
+            ones += torch.count_nonzero(xs < 0, dim=dims).to(torch.float64)  # sign bits of negative inputs
         else:
-            alpha = None
-        scaled = rows.abs() / (alpha * self.step) if alpha is not None else rows.abs() / self.step
-        q = scaled.round_().clamp_(max=self.q_max)
-        level = q.sum((1, 2), dtype=torch.float64) / self.q_max
-        zeros = (q == 0).sum((1, 2), dtype=torch.float64)
-        qi = q.to(torch.int32)
-        if self.lut is not None:
-            lut = self.lut if self.lut.device == qi.device else self.lut.to(qi.device)
-            ones = lut[qi.clamp_(max=lut.numel() - 1)].sum((1, 2), dtype=torch.float64)
-        else:
-            ones = torch.zeros(array.n_row, dtype=torch.float64, device=qi.device)
-            for k in range(self.bits - 1):
-                ones += ((qi >> k) & 1).sum((1, 2), dtype=torch.float64)
-        ones += ((rows < 0) & (q > 0)).sum((1, 2), dtype=torch.float64)  # sign bits of negative inputs
-        # padding rows of a partial tile are zero codes: take them out of the zero count
-        pad = (array.tile_in - self.rows.to(zeros.device)) * n
-        step = torch.stack([ones, level, zeros - pad, torch.full_like(ones, float(n))])
+            ones = torch.zeros_like(level)
+        step = torch.stack([ones, level, nonzero, torch.full_like(level, float(n))])
         self.sums = step if self.sums is None else self.sums + step
+
+    @torch.no_grad()
+    def inputs(self, x: torch.Tensor) -> None:
+        """An ideal forward's inputs ``(..., in_features)``, coded at the priced resolution."""
+        array = self.array
+        flat = x.detach().reshape(-1, array.in_features)
+        if flat.shape[0] == 0:
+            return
+        _, tiles = array._stack_inputs(flat)
+        alpha = tiles.abs().amax(-1, keepdim=True).clamp_(min=1e-30)
+        self.codes((tiles / (alpha * self.step)).round_())
 
     def repeats(self, active: torch.Tensor) -> None:
         counts = active.reshape(active.shape[0], -1).sum(-1, dtype=torch.float64)
@@ -131,21 +134,14 @@ class _ArrayProbe:
     def result(self) -> LayerActivity | None:
         if self.sums is None:
             return None
-        array = self.array
-        s = self.sums.cpu()
-        ones, level, zeros, vectors = s
+        ones, level, nonzero, vectors = self.sums.cpu()
         cells = vectors * self.rows
-        per_row = {
-            "bit_density": (ones / (cells * self.bits)).tolist(),
-            "level": (level / cells).tolist(),
-            "zero_fraction": (zeros / cells).clamp(0.0, 1.0).tolist(),
-        }
-        extra = self.extra.cpu().tolist() if self.extra is not None else [0.0] * array.n_tiles
-        n_vec = float(vectors[0])
-        tiles = {k: [v[t // array.n_col] for t in range(array.n_tiles)] for k, v in per_row.items()}
-        return LayerActivity(bit_density=tiles["bit_density"], level=tiles["level"],
-                             zero_fraction=tiles["zero_fraction"],
-                             bm_repeats=[e / n_vec for e in extra], vectors=n_vec)
+        extra = self.extra.cpu() if self.extra is not None else torch.zeros_like(vectors)
+        level = level / cells
+        bit_density = ones / (cells * self.bits) if self.bit_serial else level
+        return LayerActivity(bit_density=bit_density.tolist(), level=level.tolist(),
+                             zero_fraction=(1.0 - nonzero / cells).clamp(0.0, 1.0).tolist(),
+                             bm_repeats=(extra / vectors).tolist(), vectors=float(vectors[0]))
 
 
 class ActivityMeter:
@@ -175,12 +171,14 @@ def measure_activity(model: nn.Module) -> Iterator[ActivityMeter]:
     meter = ActivityMeter(model)
     handles = []
     for probe in meter.probes.values():
-        handles.append(probe.array.register_forward_pre_hook(lambda mod, args, p=probe: p.inputs(args[0])))
-        probe.array.fwd.bm_probe = probe.repeats
+        if probe.coded:
+            probe.array.fwd.probe = probe
+        else:
+            handles.append(probe.array.register_forward_pre_hook(lambda mod, args, p=probe: p.inputs(args[0])))
     try:
         yield meter
     finally:
         for h in handles:
             h.remove()
         for probe in meter.probes.values():
-            probe.array.fwd.bm_probe = None
+            probe.array.fwd.probe = None

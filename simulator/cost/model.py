@@ -182,11 +182,12 @@ def weight_density(array: TileArray, tech: Technology) -> list[float]:
         return cached[1]
     with torch.no_grad():
         w = array.stacked().detach()  # padding devices hold zero weights
-        w_max = torch.linalg.vector_norm(w, ord=math.inf, dim=(1, 2)).clamp_(min=1e-30)
-        count = torch.tensor([float(t.in_size * t.out_size) for t in array.tiles], dtype=torch.float64)
+        # (amax and amin are several times faster on CPU than an inf-norm)
+        w_max = torch.maximum(w.amax((1, 2)), w.amin((1, 2)).neg_()).clamp_(min=1e-30)
+        count = [float(t.in_size * t.out_size) for t in array.tiles]
         if wb <= 0:
-            l1 = torch.linalg.vector_norm(w, ord=1, dim=(1, 2), dtype=torch.float64).cpu()
-            density = l1 / (w_max.double().cpu() * count)
+            l1 = (w.abs().sum((1, 2)) / w_max).tolist()
+            density = [v / c for v, c in zip(l1, count)]
         else:
             levels = 2 ** (wb - 1) - 1
             q = (w.abs() / w_max.view(-1, 1, 1) * levels).round_().to(torch.int64)
@@ -194,7 +195,7 @@ def weight_density(array: TileArray, tech: Technology) -> list[float]:
             ones = torch.zeros(array.n_tiles, dtype=torch.float64, device=q.device)
             for shift in range(0, wb - 1, 16):  # 16 magnitude bits per table lookup
                 ones += lut[(q >> shift) & 0xFFFF].sum((1, 2), dtype=torch.float64)
-            density = ones.cpu() / (count * max(wb - 1, 1))
+            density = [v / (c * max(wb - 1, 1)) for v, c in zip(ones.tolist(), count)]
     values = [min(1.0, max(0.0, float(v))) for v in density]
     array.__dict__["_cost_density"] = (key, values)
     return values

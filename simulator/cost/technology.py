@@ -123,13 +123,17 @@ def load_technology(tech: str) -> Technology:
 
 
 _RESOLVED: dict[tuple[Any, ...], Technology] = {}
+_CONSTANTS = tuple(constant_names())
 
 
 def resolve(cost: CostConfig) -> Technology:
     """The technology a cost section prices with: its file plus the section's overrides."""
     tech = load_technology(cost.tech)
-    overrides = {f.name: getattr(cost, f.name) for f in dataclasses.fields(cost)
-                 if f.name != "tech" and getattr(cost, f.name) is not None}
+    overrides = {}
+    for name in _CONSTANTS:
+        value = getattr(cost, name)
+        if value is not None:
+            overrides[name] = value
     if not overrides:
         return tech
     key = (id(tech), tuple(sorted(overrides.items())))

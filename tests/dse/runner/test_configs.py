@@ -10,7 +10,7 @@ from dse.spec import load_spec
 
 CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs").glob("*.yaml"))
 EXPECTED = {"quickstart", "seed000_fcnn_mnist", "seed000_snr", "seed002_one_cycle", "seed001_hasgd",
-            "seed004_retrain", "hardware_pareto"}
+            "seed004_retrain", "hardware_pareto", "inference_pcm"}
 
 
 def test_the_issue_s_ready_studies_are_all_there():
@@ -30,3 +30,28 @@ def test_quickstart_is_small_enough_for_a_minute_on_two_cores():
     spec = load_spec(CONFIGS[[p.stem for p in CONFIGS].index("quickstart")])
     assert spec.base["dataset"]["name"] == "digits"  # embedded: no files
     assert spec.budget.max_trials <= 20 and spec.base["training"]["epochs"] <= 5
+
+
+def test_the_quickstart_prices_real_designs_only():
+    spec = load_spec(CONFIGS[[p.stem for p in CONFIGS].index("quickstart")])
+    assert [o.metric for o in spec.objectives] == ["accuracy", "energy_per_inference_nj"]
+    presets = next(p for p in spec.parameters if p.target == "hardware.preset")
+    assert "ideal" not in presets.values  # no free lunch from an unpriced periphery
+    targets = {p.target for p in spec.parameters}
+    assert {"hardware.forward.out_bits", "hardware.forward.inp_bits", "hardware.mapping.max_input_size",
+            "model.hidden"} <= targets
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_the_quickstart_front_is_a_real_trade_off(ray_session, tmp_path):
+    from dse.pareto import pareto_front
+    from dse.runner import run_study
+
+    spec = load_spec(CONFIGS[[p.stem for p in CONFIGS].index("quickstart")])
+    outcome = run_study(spec, tmp_path)
+    front = pareto_front(outcome.records, spec.objectives)
+    designs = {tuple(sorted((k, str(v)) for k, v in r.params.items())) for r in front}
+    energies = [r.metrics["energy_per_inference_nj"] for r in front]
+    assert len(designs) >= 4, [r.params for r in front]
+    assert max(energies) >= 2 * min(energies)

@@ -99,3 +99,26 @@ def test_data_info_lists_every_dataset(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["data", "info", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "digits: embedded" in out and "dse data download cifar10" in out
+
+
+def test_cost_command_prices_a_design_without_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("model: {name: fcnn, hidden: [32]}\nhardware: {preset: gokmen_vlasov}\n")
+    assert main(["cost", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "static activity" in out and "energy per inference" in out and "TOPS/W" in out
+    assert out.count("fc1") == 1 and "fc2" in out
+    assert main(["cost", str(path), "--json", "--set", "hardware.cost.tech=isaac32"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["technology"] == "isaac32" and [l["name"] for l in report["layers"]] == ["fc1", "fc2"]
+    assert report["layers"][0]["input_cycles"] == 7  # ISAAC's 1-bit DACs: one cycle per input bit
+    assert main(["cost", str(path), "--constants"]) == 0
+    assert "NeuroSim V1.4 SubArray.cpp" in capsys.readouterr().out
+
+
+def test_cost_command_names_a_bad_constant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("hardware: {preset: gokmen_vlasov, cost: {cols_per_adc: 0}}\n")
+    assert main(["cost", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert "hardware.cost.cols_per_adc" in err and "got 0" in err

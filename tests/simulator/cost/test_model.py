@@ -40,7 +40,7 @@ def test_one_array_is_priced_by_the_equations() -> None:
     act = meter.result()[""]
     assert act.level == [pytest.approx(6 / 12)]            # (3 + 1 + 0 + 2) / (4 rows x 3)
     assert act.zero_fraction == [pytest.approx(0.25)]
-    assert act.bit_density == [pytest.approx(4 / 12)]      # popcounts 2 + 1 + 0 + 1 over 4 x 3 bits
+    assert act.bit_density == act.level  # a multi-bit DAC: bits are not counted
     report = estimate_cost(layer, (4,), meter.result())
     (lc,) = report.layers
     assert lc.conversions == 3 and lc.input_cycles == 1 and lc.adc_bits == 4
@@ -58,6 +58,7 @@ def test_bit_serial_inputs_convert_once_per_bit_and_add_the_shifts() -> None:
     layer = AnalogLinear(4, 3, bias=False, rpu_config=rpu)
     with measure_activity(layer) as meter:
         layer(torch.tensor([[1.0, 1 / 3, 0.0, 2 / 3]]))
+    assert meter.result()[""].bit_density == [pytest.approx(4 / 12)]  # popcounts 2 + 1 + 0 + 1 over 4 x 3 bits
     (lc,) = estimate_cost(layer, (4,), meter.result()).layers
     assert lc.input_cycles == 3 and lc.conversions == 9
     assert lc.energy_pj["dac"] == pytest.approx(4 * (4 / 12) * 3 * 0.01)   # rows x bit density x cycles
@@ -74,6 +75,19 @@ def test_row_groups_slices_and_pairs_multiply_conversions_and_columns() -> None:
     assert lc.conversions == 1 * 2 * 3 * 2            # cycles x groups x outputs x slices
     assert lc.array_cols == 3 * 2 * 2                 # outputs x slices x pair
     assert lc.area_um2["array"] == pytest.approx(4 * 12 * 0.5)  # rows x physical columns x a_cell
+
+
+def test_signed_inputs_count_their_sign_bit_and_an_ideal_forward_is_coded_at_the_priced_bits() -> None:
+    layer = AnalogLinear(4, 3, bias=False, rpu_config=plain_rpu(**{"cost.dac_bits": 1}))
+    with measure_activity(layer) as meter:
+        layer(torch.tensor([[-1.0, 1 / 3, 0.0, -2 / 3]]))  # codes -3, 1, 0, -2
+    assert meter.result()[""].bit_density == [pytest.approx((2 + 1 + 0 + 1 + 2) / 12)]
+    ideal = convert_to_analog(nn.Sequential(nn.Linear(4, 3)), get_preset("ideal"))
+    with measure_activity(ideal) as meter:
+        ideal(torch.tensor([[1.0, 0.5, 0.0, 0.25]]))
+    act = meter.result()["0"]  # abs-max scaled, 8 bits: codes 127, 64 (63.5 rounds to even), 0, 32
+    assert act.zero_fraction == [pytest.approx(0.25)]
+    assert act.level == [pytest.approx((127 + 64 + 0 + 32) / (4 * 127))]
 
 
 def test_an_ideal_periphery_is_priced_with_a_lossless_adc_and_says_so() -> None:
