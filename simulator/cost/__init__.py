@@ -34,7 +34,22 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "training_cost": "simulator.cost.training",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "CostReport",
+    "LayerActivity",
+    "LayerCost",
+    "PulseLog",
+    "Technology",
+    "TrainingCost",
+    "estimate_cost",
+    "format_report",
+    "load_technology",
+    "measure_activity",
+    "resolve",
+    "shipped_technologies",
+    "trace_model",
+    "training_cost",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
 from torch import nn
 
 from simulator.configs.io import IOConfig

@@ -202,14 +202,15 @@ def format_report(report: CostReport, training: TrainingCost | None = None) -> s
     area_parts = ", ".join(f"{c} {_fmt(v)}" for c, v in report.area_by_component_mm2.items() if v > 0)
     lines += [
         "",
-        f"technology {report.technology}; {_n(report.arrays, 'array')} in {_n(report.cores, 'core')}, "
-        f"{_n(report.tiles, 'tile')}; activity {report.activity_source}",
+        (f"technology {report.technology}; {_n(report.arrays, 'array')} in {_n(report.cores, 'core')}, "
+         f"{_n(report.tiles, 'tile')}; activity {report.activity_source}"),
         f"energy per inference  {_fmt(total_e)} nJ   ({parts})",
-        f"latency per inference {_fmt(report.latency_per_inference_us)} us (layer by layer); "
-        f"pipelined: one every {_fmt(report.pipeline_interval_us)} us = {_fmt(report.inferences_per_s)} inferences/s",
+        (f"latency per inference {_fmt(report.latency_per_inference_us)} us (layer by layer); "
+         f"pipelined: one every {_fmt(report.pipeline_interval_us)} us = {_fmt(report.inferences_per_s)} "
+         "inferences/s"),
         f"area                  {_fmt(report.area_mm2)} mm2   ({area_parts})",
-        f"throughput            {_fmt(report.tops)} TOPS, {_fmt(report.tops_per_w)} TOPS/W, "
-        f"{_fmt(report.tops_per_mm2)} TOPS/mm2, {_fmt(report.power_w)} W",
+        (f"throughput            {_fmt(report.tops)} TOPS, {_fmt(report.tops_per_w)} TOPS/W, "
+         f"{_fmt(report.tops_per_mm2)} TOPS/mm2, {_fmt(report.power_w)} W"),
     ]
     if training is not None:
         lines.append(f"training              {_fmt(training.train_energy_mj)} mJ over {len(training.epochs)} epochs, "

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from api.store import SqlStore
+from dse.results import Measurement, TrialRecord
 from tests.api.cdp import Chromium
 from tests.api.conftest import chromium_path
-from dse.results import Measurement, TrialRecord
 from tests.api.factories import spec_dict, synthetic_records
 from tests.api.server import READ_TOKEN, ServiceProcess
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.cost.adc import adc_area_um2, adc_energy_pj, adc_time_ns, isaac_ratio, sar_energy_pj, \
-    survey_area_um2, survey_energy_pj
+from simulator.cost.adc import (
+    adc_area_um2,
+    adc_energy_pj,
+    adc_time_ns,
+    isaac_ratio,
+    sar_energy_pj,
+    survey_area_um2,
+    survey_energy_pj,
+)
 from simulator.cost.technology import load_technology
 
 

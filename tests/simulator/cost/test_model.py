@@ -10,7 +10,8 @@ from torch import nn
 
 from simulator import AnalogConv2d, AnalogLinear, convert_to_analog, get_preset
 from simulator.configs import IOConfig, RPUConfig, perfect_io
-from simulator.cost import estimate_cost, measure_activity, trace_model as trace
+from simulator.cost import estimate_cost, measure_activity
+from simulator.cost import trace_model as trace
 from simulator.cost.adc import isaac_ratio
 
 # A technology whose every term is easy to follow: table ADC of 1 pJ at 8 bits, one ADC per
