@@ -122,3 +122,14 @@ def test_cost_command_names_a_bad_constant(tmp_path: Path, capsys: pytest.Captur
     assert main(["cost", str(path)]) != 0
     err = capsys.readouterr().err
     assert "hardware.cost.cols_per_adc" in err and "got 0" in err
+
+
+def test_trial_command_prints_the_cost_breakdown_after_training(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, {"model": {"hidden": [16]}, "hardware": {"preset": "gokmen_vlasov"},
+                             "training": {"epochs": 2}, "evaluation": {"repeats": 1, "drift_times_s": []}})
+    assert main(["trial", path, "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "energy_per_inference_nj" in out and "train_energy_mj" in out  # the metrics
+    assert "activity measured" in out and "energy per inference" in out  # then the table
+    assert "training " in out and "mJ over 2 epochs" in out
