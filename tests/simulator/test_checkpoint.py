@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from simulator import AnalogSGD, convert_to_analog, get_preset, inference, load_analog_model, save_analog_model
+from simulator import (
+    AnalogSGD,
+    convert_to_analog,
+    get_preset,
+    inference,
+    load_analog_model,
+    save_analog_model,
+)
 from simulator.checkpoint import decode_analog_model, encode_analog_model
 from simulator.errors import CheckpointError, ConfigError
 
