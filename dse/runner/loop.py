@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from dse.results.records import Measurement, TrialRecord, TrialSink, TrialState
 from dse.runner.progress import ProgressTracker, StudyEvent, StudyListener
-from dse.runner.reuse import KEY_FIELD, TrainingCoordinator, run_training_key
+from dse.runner.reuse import TrainingCoordinator, run_keys
 from dse.searchers.base import FINISHED, Searcher
 from dse.spec import StudySpec
 
@@ -217,7 +217,7 @@ class StudyLoop:
             for seed, cfg in zip(self.spec.seeds, configs)
         )
         if self.coordinator is not None:
-            runs = tuple({**run, KEY_FIELD: run_training_key(run["config"])} for run in runs)
+            runs = tuple({**run, **run_keys(run["config"])} for run in runs)
         self.records[record.trial_id] = record
         self._emit("created", record)
         return TrialPlan(record.trial_id, record.number, dict(record.params), runs)

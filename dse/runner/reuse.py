@@ -26,17 +26,25 @@ from dse.results.records import TrialState
 KEY_FIELD = "training_key"
 """Key of a run's training key in a trial plan's runs (absent: the run does not reuse)."""
 
+PRETRAINING_FIELD = "pretraining_key"
+"""Key of a run's pretraining key (detector retraining's pretrained network), when it has one."""
 
-def run_training_key(config: Mapping[str, Any]) -> str | None:
-    """The training key of a trial config, or None when the config is not a valid trial config
-    (the trial then runs, and fails with its own error)."""
+
+def run_keys(config: Mapping[str, Any]) -> dict[str, str]:
+    """``{"training_key": ..., "pretraining_key": ...}`` of a trial config (the latter for
+    detector retraining only); ``{}`` when the config is not a valid trial config (the trial then
+    runs, and fails with its own error)."""
     from dse.errors import SpecError
-    from dse.trial.config import training_key
+    from dse.trial.config import pretraining_config, training_key
 
     try:
-        return training_key(config)
+        keys = {KEY_FIELD: training_key(config)}
+        pre = pretraining_config(config)
     except (SpecError, ValueError, TypeError):
-        return None
+        return {}
+    if pre is not None:
+        keys[PRETRAINING_FIELD] = training_key(pre)
+    return keys
 
 
 class TrainingCoordinator:
@@ -65,7 +73,7 @@ class TrainingCoordinator:
 
     def keys(self, runs: Sequence[Mapping[str, Any]]) -> list[str]:
         """The training keys of a plan's runs."""
-        return [run[KEY_FIELD] for run in runs if run.get(KEY_FIELD)]
+        return [run[f] for run in runs for f in (PRETRAINING_FIELD, KEY_FIELD) if run.get(f)]
 
     def admit(self, trial_id: str, runs: Sequence[Mapping[str, Any]]) -> bool:
         """True when the trial may start now (its keys are stored, or nobody else trains them);

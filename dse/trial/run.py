@@ -145,6 +145,8 @@ class TrialRun:
         self.epoch_times: list[float] = []
         self.last_train_loss = float("nan")
         self.reports: list[dict[str, Any]] = []
+        self.record_epochs = report is not None
+        """Measure the validation set after every epoch (for ``report`` and a kept model)."""
         self.model: Any = None
         if build:
             self.build()
@@ -178,9 +180,10 @@ class TrialRun:
         from dse.trial.config import training_key
 
         key = training_key(self.trial)
+        self.record_epochs = self.record_epochs or models is not None  # a kept model carries them
         loaded = self.load(models, key) if models is not None else None
         if loaded is None:
-            training = self.train_stage()
+            training = self.train_stage(models)
             origin = dict(models.origin) if models is not None else {}
             if models is not None:
                 self.keep(models, key, training, origin)
@@ -194,21 +197,35 @@ class TrialRun:
         metrics = self.evaluate_stage(training)
         metrics[DETAILS_KEY]["training"] = {"training_key": key, "reused_training": reused,
                                             "trained_by": trained_by}
+        pretraining = training.get("pretraining")
+        if pretraining:
+            metrics[DETAILS_KEY]["training"]["pretraining"] = pretraining
         return metrics
 
-    def train_stage(self) -> dict[str, Any]:
+    def train_stage(self, models: ModelSource | None = None) -> dict[str, Any]:
         """Train the network; returns what the training measured (the training stage's part of
-        the metrics, the per-epoch reports and the in-situ training cost), all JSON data."""
+        the metrics, the per-epoch reports, the in-situ training cost and the random state at its
+        end), all JSON data. Detector retraining starts from the stored pretraining when
+        ``models`` holds it (see :meth:`pretrain`)."""
+        t = self.trial
+        if isinstance(t.algorithm, DetectorRetrainAlgorithm):
+            pretraining = self.pretrain(models)
+            summary = self.summary(self.retrain_detector(t.algorithm))
+            if pretraining is not None:
+                summary["pretraining"] = pretraining
+            return summary
+        if self.model is None:
+            self.build()
+        self.fit()
+        return self.summary({})
+
+    def summary(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """What the training so far measured (see :meth:`train_stage`)."""
         from dse.trial import analog
         from dse.trial.training import evaluate
 
-        if self.model is None:
-            self.build()
         t = self.trial
-        metrics: dict[str, Any] = {}
-        self.fit()
-        if isinstance(t.algorithm, DetectorRetrainAlgorithm):
-            metrics.update(self.retrain_detector(t.algorithm))
+        metrics: dict[str, Any] = dict(extra)
         train_time = sum(self.epoch_times)
         training_cost = None
         if self.pulse_log.epochs:  # in-situ training, priced on the hardware it ran on
@@ -226,14 +243,70 @@ class TrialRun:
             "epochs": self.epoch,
             **self.static,
         })
-        return {"metrics": metrics, "reports": self.reports, "details": {"training_cost": training_cost}}
+        return {"metrics": metrics, "reports": list(self.reports), "details": {"training_cost": training_cost},
+                "resume": self._random_state()}
 
-    def keep(self, models: ModelSource, key: str, training: Mapping[str, Any], origin: Mapping[str, Any]) -> None:
-        """Hand the trained model to ``models`` (a failure to keep it does not fail the trial)."""
+    def pretrain(self, models: ModelSource | None) -> dict[str, Any] | None:
+        """Detector retraining's first part: the network trained as with ``analog_sgd``, loaded
+        from ``models`` under its pretraining key when stored there (its per-epoch reports
+        replayed, the random state restored), else trained and kept there. Pulsed hardware always
+        trains: the pulse counts behind the training cost are not in a model file. Returns
+        ``{"training_key", "reused_training", "trained_by"}`` of the pretraining (None without
+        a store)."""
+        from dse.trial.config import pretraining_config, resolve_hardware, training_key
+
+        pre = pretraining_config(self.trial)
+        pulsed = resolve_hardware(self.trial.hardware, self.trial.algorithm).is_pulsed
+        if models is None or pre is None or pulsed:
+            if self.model is None:
+                self.build()
+            self.fit()
+            return None
+        key = training_key(pre)
+        loaded = self.load(models, key)
+        if loaded is not None and loaded.training.get("resume"):
+            self.model = loaded.model
+            self._restore(loaded.training)
+            return {"training_key": key, "reused_training": True, "trained_by": loaded.trained_by}
+        if self.model is None:
+            self.build()
+        self.fit()
+        self.keep(models, key, self.summary({}), dict(models.origin), trial=pre)
+        return {"training_key": key, "reused_training": False, "trained_by": dict(models.origin)}
+
+    def _restore(self, training: Mapping[str, Any]) -> None:
+        import torch
+
+        from dse.trial import analog
+
+        metrics = training["metrics"]
+        resume = training["resume"]
+        self.static = {k: metrics[k] for k in ("n_params", "n_layers", "n_analog_layers", "macs", "n_tiles")}
+        self.epoch = int(metrics["epochs"])
+        self.epoch_times = [float(x) for x in resume["epoch_times"]]
+        self.last_train_loss = float(metrics["train_loss"])
+        self.pulse_log = analog.pulse_log(self.model)
+        self.generator.set_state(_bytes_tensor(resume["generator"]))
+        torch.set_rng_state(_bytes_tensor(resume["torch_rng"]))
+        for values in training.get("reports") or ():
+            self.reports.append(dict(values))
+            if self.report is not None:
+                self.report(dict(values))
+
+    def _random_state(self) -> dict[str, Any]:
+        import torch
+
+        return {"generator": _b64(self.generator.get_state()), "torch_rng": _b64(torch.get_rng_state()),
+                "epoch_times": list(self.epoch_times)}
+
+    def keep(self, models: ModelSource, key: str, training: Mapping[str, Any], origin: Mapping[str, Any], *,
+             trial: TrialConfig | None = None) -> None:
+        """Hand the trained model to ``models`` (a failure to keep it does not fail the trial);
+        ``trial``: the config it was trained as (default this trial's)."""
         from dse.trial import stored
         from dse.trial.config import resolve_hardware
 
-        t = self.trial
+        t = trial or self.trial
         data = stored.encode(self.model, trial=t, key=key, training=training, input_shape=self.input_shape,
                              classes=self.classes, rpu=resolve_hardware(t.hardware, t.algorithm),
                              seed=_seed(t.seed, 2), origin=origin)
@@ -319,7 +392,7 @@ class TrialRun:
             self.pulse_log.end_epoch(len(self.train))
             self.epoch_times.append(stats.time_s)
             self.last_train_loss = stats.train_loss
-            if self.report is not None:
+            if self.record_epochs:
                 with analog.rng_preserved(self.model):  # the training does not depend on it
                     val_acc, val_loss = evaluate(self.model, self.val, t.evaluation.batch_size)
                 values = {
@@ -328,7 +401,8 @@ class TrialRun:
                     "epoch_time_s": stats.time_s, "elapsed_s": time.perf_counter() - self.started,
                 }
                 self.reports.append(values)
-                self.report(values)
+                if self.report is not None:
+                    self.report(values)
 
     def retrain_detector(self, algo: DetectorRetrainAlgorithm, *, seed: int | None = None) -> dict[str, float]:
         """Paper 004: program the feature extractor with relative noise alpha, freeze it, retrain
@@ -357,6 +431,20 @@ class TrialRun:
         self.train_epochs(params, algo.retrain_lr or self.trial.training.lr, ConstantSchedule(), algo.retrain_epochs,
                     frozen=frozen)
         return out
+
+
+def _b64(state: Any) -> str:
+    import base64
+
+    return base64.b64encode(state.numpy().tobytes()).decode("ascii")
+
+
+def _bytes_tensor(text: str) -> Any:
+    import base64
+
+    import torch
+
+    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
 
 
 def _seed(seed: int, stream: int) -> int:

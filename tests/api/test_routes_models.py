@@ -58,6 +58,14 @@ def test_download_is_authenticated_and_loads_back(served, tmp_path) -> None:
     assert loaded.rpu_config.modifier.active  # hwa_standard's chip
 
 
+def test_the_trial_shows_how_it_was_trained(served) -> None:
+    client, sid, _ = served
+    body = client.get(f"/v1/studies/{sid}/trials/0", headers=READ).json()
+    assert body["training"] == [{"training_key": body["details"][0]["training"]["training_key"],
+                                 "reused_training": False,
+                                 "trained_by": {"study": "api-test", "trial_id": "trial-00000", "repeat": 0}}]
+
+
 def test_missing_studies_trials_and_models_are_404(served) -> None:
     client, sid, _ = served
     for url in (f"/v1/studies/{sid}/trials/7/model", "/v1/studies/no-such-study/trials/0/model",

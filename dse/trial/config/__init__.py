@@ -40,7 +40,14 @@ from dse.trial.config.hardware import (
 from dse.trial.config.inference import INFERENCE_FIELDS, inference_overrides, resolve_inference
 from dse.trial.config.paths import get_path, set_path
 from dse.trial.config.sections import DatasetConfig, EvaluationConfig, ModelConfig
-from dse.trial.config.stages import evaluation_part, section_stages, stage_of, training_key, training_part
+from dse.trial.config.stages import (
+    evaluation_part,
+    pretraining_config,
+    section_stages,
+    stage_of,
+    training_key,
+    training_part,
+)
 from dse.trial.config.training import (
     ConstantSchedule,
     OneCycleSchedule,
@@ -74,6 +81,7 @@ __all__ = [
     "inference_overrides",
     "normalize_hardware",
     "parse_trial_config",
+    "pretraining_config",
     "resolve_hardware",
     "resolve_inference",
     "section_stages",

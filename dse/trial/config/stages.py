@@ -122,11 +122,26 @@ def training_key(config: Mapping[str, Any] | TrialConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def pretraining_config(config: Mapping[str, Any] | TrialConfig) -> TrialConfig | None:
+    """For detector retraining (paper 004), the config of its pretraining: the same trial trained
+    with ``analog_sgd`` (what ``detector_retrain`` trains before it programs the feature extractor
+    and retrains the detector); None for the other algorithms. Its :func:`training_key` is the
+    *pretraining key*: an alpha sweep shares one pretrained network per seed."""
+    from dse.trial.config.algorithms import AnalogSGDAlgorithm, DetectorRetrainAlgorithm
+
+    trial = config if isinstance(config, TrialConfig) else parse_trial_config(config)
+    if not isinstance(trial.algorithm, DetectorRetrainAlgorithm):
+        return None
+    data = trial.to_dict()
+    data["algorithm"] = AnalogSGDAlgorithm().to_dict()
+    return parse_trial_config(data)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, (tuple, set, frozenset)):
         return list(value)
     raise TypeError(f"not JSON data: {type(value).__name__}")
 
 
-__all__ = ["STAGES", "TRAINING_KEY_VERSION", "Stage", "evaluation_part", "section_stages", "stage_of",
-           "training_key", "training_part"]
+__all__ = ["STAGES", "TRAINING_KEY_VERSION", "Stage", "evaluation_part", "pretraining_config", "section_stages",
+           "stage_of", "training_key", "training_part"]

@@ -76,3 +76,27 @@ def test_a_corrupt_stored_model_is_retrained_never_loaded(tmp_path, damage: str)
         k: again[k] for k in ("train_time_s", "epoch_time_s")}
     assert path.with_name(path.name + ".corrupt").exists()
     assert ModelStore(tmp_path).read(training_key(CONFIG)) is not None  # the new training is stored
+
+
+def test_an_alpha_sweep_retrains_the_detector_on_one_stored_pretraining(tmp_path) -> None:
+    # RReLU draws from torch's global generator while training: the pretraining's end state is
+    # restored with the model, so the retraining continues exactly as in one go.
+    cfg = {"dataset": {"name": "digits", "max_train_samples": 300, "max_test_samples": 100},
+           "model": {"hidden": [16], "activation": "rrelu"}, "training": {"epochs": 2},
+           "algorithm": {"type": "detector_retrain", "alpha": 0.5, "retrain_epochs": 2},
+           "evaluation": {"repeats": 1, "drift_times_s": []}}
+    other = {**cfg, "algorithm": {**cfg["algorithm"], "alpha": 1.0}}
+    first = run_trial(cfg, models=_source(tmp_path, "t0"), num_threads=1)
+    reports: list[dict] = []
+    second = run_trial(other, reports.append, models=_source(tmp_path, "t1"), num_threads=1)
+    alone = run_trial(other, num_threads=1)
+    times = {"train_time_s", "epoch_time_s"}
+    assert {k: v for k, v in _metrics(second).items() if k not in times} == \
+        {k: v for k, v in _metrics(alone).items() if k not in times}
+    training = second["_details"]["training"]
+    assert training["reused_training"] is False and training["trained_by"]["trial_id"] == "t1"
+    assert training["pretraining"]["reused_training"] is True
+    assert training["pretraining"]["trained_by"]["trial_id"] == "t0"
+    assert training["pretraining"]["training_key"] == first["_details"]["training"]["pretraining"]["training_key"]
+    assert [r["epoch"] for r in reports] == [1, 2, 3, 4]  # two replayed, two retraining epochs
+    assert len(list(ModelStore(tmp_path).keys())) == 3  # one pretraining, two detector trainings
