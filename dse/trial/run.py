@@ -9,6 +9,8 @@ The metrics (names carry units; accuracies are fractions in [0, 1]):
   weights onto the devices, over ``evaluation.repeats`` noise realizations;
 - ``accuracy_drift_<t>`` / ``accuracy_drift_<t>_compensated``: test accuracy after drift to
   ``t`` (``1s``, ``1h``, ``1d``, ``1y`` by default), mean over the realizations;
+  ``accuracy_drift`` / ``accuracy_drift_compensated``: the same at the latest of those times
+  (one metric name for a study that sweeps the drift time);
 - ``accuracy_snr_<x>db``: test accuracy with the forward noise at SNR ``x`` dB;
 - ``train_time_s``, ``epoch_time_s`` (mean per training epoch), ``eval_time_s``;
 - ``n_params`` (trainable parameters), ``n_layers`` (linear / convolution layers),
@@ -23,6 +25,15 @@ The metrics (names carry units; accuracies are fractions in [0, 1]):
 - ``detector_retrain`` adds ``pretrained_test_accuracy`` (before programming),
   ``programmed_test_accuracy`` (feature extractor programmed, before retraining) and
   ``retrain_gain`` (``test_accuracy - programmed_test_accuracy``).
+
+Two stages (``docs/trials.md``): the *training* stage trains the network on the ``hardware``;
+the *evaluation* stage reads it on the evaluation chip (the hardware with the ``inference``
+overrides: converters, inference noise, cost technology), so every accuracy above and the cost
+are those of the evaluation chip, while ``train_*``, ``epochs``, the sizes and the detector's
+``pretrained_`` / ``programmed_test_accuracy`` are the training's. With a model store
+(``models``), a training stored under the config's training key is loaded instead of trained
+(``train_time_s`` is then that training's own time; ``eval_time_s`` is always this trial's), and
+``_details["training"]`` records ``training_key``, ``reused_training`` and ``trained_by``.
 
 ``report`` (if given) is called once per epoch with ``{"epoch": n, ...}``: ``train_loss``,
 ``train_accuracy``, ``accuracy`` (validation), ``val_loss``, ``lr``, ``momentum``,
