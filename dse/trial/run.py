@@ -92,13 +92,13 @@ def run_trial(config: Mapping[str, Any], report: Report | None = None, *, datase
 
 def static_cost(config: Mapping[str, Any]) -> Any:
     """The :class:`~simulator.cost.CostReport` of a trial config's design without training: the
-    network built on its hardware (initial weights) and priced with the technology's static
-    activity; no data is loaded."""
+    network built on its evaluation chip (the hardware with the ``inference`` overrides; initial
+    weights) and priced with the technology's static activity; no data is loaded."""
     import torch
 
     from dse.trial import analog
     from dse.trial.architectures import DATASETS
-    from dse.trial.config import resolve_hardware
+    from dse.trial.config import resolve_inference
     from dse.trial.models import build_model
 
     trial = parse_trial_config(config)
@@ -106,7 +106,7 @@ def static_cost(config: Mapping[str, Any]) -> Any:
     shape = (info.channels, info.height, info.width)
     torch.manual_seed(_seed(trial.seed, 1))
     net = build_model(trial.model, shape, info.classes)
-    rpu = resolve_hardware(trial.hardware, trial.algorithm)
+    rpu = resolve_inference(trial.hardware, trial.algorithm, trial.inference)
     if rpu.update.mode != "none":  # the update does not change what an inference costs; its
         rpu = rpu.with_overrides({"update.mode": "none"})  # device states need not be drawn
     model = analog.convert(net, rpu, keep_digital=list(trial.model.keep_digital), seed=_seed(trial.seed, 2))

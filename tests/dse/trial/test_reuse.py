@@ -6,7 +6,7 @@ import pytest
 
 from dse.models import ModelStore, StoreSource
 from dse.trial.config import training_key
-from dse.trial.run import run_trial
+from dse.trial.run import run_trial, static_cost
 from simulator import load_analog_model
 
 CONFIG = {"dataset": {"name": "digits", "max_train_samples": 300, "max_test_samples": 120},
@@ -57,6 +57,7 @@ def test_an_inference_change_reuses_the_training_and_evaluates_on_the_new_chip(t
     assert other["_details"]["cost"]["technology"] == "ecram22"  # the cost of the evaluation chip
     assert other["energy_per_inference_nj"] != base["energy_per_inference_nj"]
     assert other["train_loss"] == base["train_loss"]
+    assert static_cost(chip).to_dict()["technology"] == "ecram22"  # `dse cost` prices the same chip
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
