@@ -14,7 +14,9 @@ every analog layer and each of its tiles:
 
 The input codes are the tile's DAC codes as the simulated MVM produced them (noise management,
 rounding, range; read in :class:`~simulator.io.AnalogIO` before the input noise); an ideal
-forward is coded at the technology's ``input_bits`` with abs-max scaling. Padding rows of a
+forward is coded at the technology's ``input_bits`` with abs-max scaling. Level and zeros are
+counted on every vector; 1 bits, and an ideal forward's codes, on an evenly strided sample of at
+most :data:`PROBE_VECTORS` vectors per MVM. Padding rows of a
 partial tile are zero codes and count neither as inputs nor as zeros. The per-tile totals stay
 on the model's device until :meth:`ActivityMeter.result` reads them.
 """
