@@ -15,7 +15,7 @@ every analog layer and each of its tiles:
 The input codes are the tile's DAC codes as the simulated MVM produced them (noise management,
 rounding, range; read in :class:`~simulator.io.AnalogIO` before the input noise); an ideal
 forward is coded at the technology's ``input_bits`` with abs-max scaling. Level and zeros are
-counted on every vector; 1 bits, and an ideal forward's codes, on an evenly strided sample of at
+counted on every vector; 1 bits, and an ideal forward's codes, on a uniform random sample of at
 most :data:`PROBE_VECTORS` vectors per MVM. Padding rows of a
 partial tile are zero codes and count neither as inputs nor as zeros. The per-tile totals stay
 on the model's device until :meth:`ActivityMeter.result` reads them.
@@ -52,7 +52,7 @@ class LayerActivity:
     bm_repeats: list[float]
     """Extra bound-management passes per input vector."""
     vectors: float
-    """Input vectors seen (per tile). ``bit_density`` is a mean over an evenly strided sample of
+    """Input vectors seen (per tile). ``bit_density`` is a mean over a uniform random sample of
     at most :data:`PROBE_VECTORS` vectors per MVM; the rest over all vectors (an ideal forward's,
     coded here, over that sample too)."""
 
@@ -72,7 +72,7 @@ def input_bits(array: TileArray) -> int:
 
 PROBE_VECTORS = 256
 """Input vectors per MVM whose 1 bits are counted (bit-serial inputs): a larger batch is sampled
-with an even stride. Level and zeros are counted on every vector."""
+uniformly at random (seeded). Level and zeros are counted on every vector."""
 
 _HIST_MAX_CODE = 1 << 16
 """Largest ``q_max`` whose codes are counted with a histogram (``2 q_max + 1`` bins)."""
@@ -99,6 +99,7 @@ class _ArrayProbe:
         self.rows = torch.tensor([t.in_size for t in array.tiles], dtype=torch.float64)
         self.sums: torch.Tensor | None = None  # (5, T): ones, their vectors, level, nonzero, vectors
         self.extra: torch.Tensor | None = None  # (T,): bound-management passes
+        self.gen = torch.Generator().manual_seed(0)  # the vectors sampled for popcounts
         self.seen = 0  # input vectors of all MVMs (the code statistics use a sample of them)
         # 1 bits of each magnitude code, for a histogram of the codes (one pass instead of one per
         # bit); resolutions past 16 bits count bit by bit.
@@ -115,7 +116,7 @@ class _ArrayProbe:
     def codes_of(self, xs: torch.Tensor, seen: int) -> None:
         """Statistics of the codes ``xs`` ``(T, N, I)`` of one MVM of ``seen`` vectors (``xs``
         may be a sample of them). Level and zeros are counted on every vector of ``xs``; the
-        1 bits of a bit-serial input on an evenly strided sample of at most
+        1 bits of a bit-serial input on a uniform random sample of at most
         :data:`PROBE_VECTORS` vectors (a popcount costs several passes over the codes)."""
         self.seen += seen
         n = xs.shape[1]
@@ -125,8 +126,9 @@ class _ArrayProbe:
         level = magnitude.sum(2).sum(1, dtype=torch.float64) / self.q_max
         nonzero = magnitude.sign().sum(2).sum(1, dtype=torch.float64)  # (count_nonzero is 5x slower)
         if self.bit_serial:
-            sample = magnitude[:, :: -(-n // PROBE_VECTORS)] if n > PROBE_VECTORS else magnitude
-            signs = xs[:, :: -(-n // PROBE_VECTORS)] if n > PROBE_VECTORS else xs
+            pick = self._sample(n, xs.device)
+            sample = magnitude if pick is None else magnitude.index_select(1, pick)
+            signs = xs if pick is None else xs.index_select(1, pick)
             ones = self._ones(sample, signs)
             sampled = float(sample.shape[1])
         else:
@@ -134,6 +136,14 @@ class _ArrayProbe:
             sampled = float(n)
         step = torch.stack([ones, torch.full_like(level, sampled), level, nonzero, torch.full_like(level, float(n))])
         self.sums = step if self.sums is None else self.sums + step
+
+    def _sample(self, n: int, device: torch.device) -> torch.Tensor | None:
+        """Indices of :data:`PROBE_VECTORS` of ``n`` vectors drawn uniformly (with replacement,
+        from the probe's own seeded generator), or None to take them all. A stride would alias
+        with a convolution's grid of output positions (every k-th position can be an edge)."""
+        if n <= PROBE_VECTORS:
+            return None
+        return torch.randint(0, n, (PROBE_VECTORS,), generator=self.gen).to(device)
 
     def _ones(self, magnitude: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
         """``(T,)`` 1 bits (magnitude and sign) of the codes ``xs`` with magnitudes ``magnitude``:
@@ -165,8 +175,9 @@ class _ArrayProbe:
         seen = flat.shape[0]
         if seen == 0:
             return
-        if seen > PROBE_VECTORS:
-            flat = flat[:: -(-seen // PROBE_VECTORS)]
+        pick = self._sample(seen, flat.device)
+        if pick is not None:
+            flat = flat.index_select(0, pick)
         _, tiles = array._stack_inputs(flat)
         alpha = tiles.abs().amax(-1, keepdim=True).clamp_(min=1e-30)
         self.codes_of((tiles / (alpha * self.step)).round_(), seen)
