@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from simulator.configs.rpu import RPUConfig
-from simulator.pulsed import PulsedUpdater
+from simulator.pulsed import make_updater
 from simulator.rng import RandomSource
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class AnalogTile(nn.Module):
         self._block: torch.Tensor | None = None
         if rpu.is_pulsed:
             rng = RandomSource(seed, device=device, mode=rpu.update.rng)
-            self.updater = PulsedUpdater(rpu.device, rpu.update, out_size, in_size, rng, dtype=dtype)
+            self.updater = make_updater(rpu.device, rpu.update, out_size, in_size, rng, dtype=dtype)
             self.updater.to(device)
 
     @property
