@@ -35,6 +35,8 @@ def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
         ) from None
     try:
         data = json.loads(text) if media in JSON_TYPES else yaml.safe_load(text)
+    except RecursionError:
+        raise _too_deep() from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "JSON" if media in JSON_TYPES else "YAML"
         raise ProblemError(
@@ -47,6 +49,9 @@ def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
         raise invalid(
             "body", _short(data), "a mapping (the study spec: name, base, parameters, objectives, ...)"
         )
+    if nesting_depth(data) > MAX_NESTING:
+        raise _too_deep()
+    check_storable(data)
     try:
         return load_spec(dict(data))
     except SpecError:
@@ -55,6 +60,64 @@ def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
         # A configuration error from below the engine carries the field's dotted path.
         path = getattr(exc, "path", "") or "body"
         raise SpecError(path, getattr(exc, "reason", str(exc))) from None
+
+
+MAX_NESTING = 64
+"""Deepest nesting of mappings and lists accepted in a submitted spec (a real one needs under 10)."""
+
+
+def nesting_depth(data: Any) -> int:
+    """How deeply mappings and lists nest in ``data`` (a scalar: 0), without recursion; counting
+    stops past :data:`MAX_NESTING`."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, Mapping) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (SQLite and PostgreSQL alike), or None: PostgreSQL's text
+    and JSONB hold no NUL character and only valid UTF-8 (no lone surrogate)."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains a lone surrogate at position {exc.start}"
+    return None
+
+
+def check_storable(data: Any) -> None:
+    """Raise a 422 naming the first string (key or value) of a submitted spec that a store
+    cannot hold (the path as the spec's errors name it: ``base.model.name``, ``labels.team``)."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, here = stack.pop()
+        if isinstance(node, str):
+            why = text_problem(node)
+            if why is not None:
+                raise invalid(here or "body", _short(node), f"text without NUL characters or lone surrogates ({why})")
+        elif isinstance(node, Mapping):
+            for key, value in node.items():
+                where = f"{here}.{key}" if here else str(key)
+                why = text_problem(key) if isinstance(key, str) else None
+                if why is not None:
+                    raise invalid(f"{here or 'body'} (a key)", _short(key),
+                                  f"text without NUL characters or lone surrogates ({why})")
+                stack.append((value, where))
+        elif isinstance(node, list):
+            stack.extend((value, f"{here}[{i}]") for i, value in enumerate(node))
+
+
+def _too_deep() -> ProblemError:
+    message = f"nested too deeply; accepted: mappings and lists at most {MAX_NESTING} levels deep"
+    return ProblemError(422, "invalid-request", f"body: {message}", errors=[{"path": "body", "message": message}])
 
 
 def spec_dict(spec: StudySpec) -> dict[str, Any]:

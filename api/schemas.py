@@ -113,6 +113,9 @@ class TrialOut(BaseModel):
     duration_s: float | None
     node: str | None
     error: str | None
+    attempts: int = Field(0, description="Starts of the trial: 1 for a trial that ran once, one more for "
+                                         "each restart after its worker was lost and each re-run after "
+                                         "its study was interrupted")
 
 
 class TrialDetail(TrialOut):

@@ -76,7 +76,7 @@ def run(
         lease_s=lease_s,
         heartbeat_s=heartbeat_s,
         on_cancel=cancel.set,
-        on_lost=lambda: _lost(cancel),
+        on_lost=lambda reason: _lost(cancel, reason),
     )
     keeper.start()
     if keeper.lost:
@@ -121,8 +121,8 @@ def run(
     return EXIT_OK
 
 
-def _lost(cancel: threading.Event) -> None:
-    log.error("lease lost: another runner owns the study now; stopping")
+def _lost(cancel: threading.Event, reason: str) -> None:
+    log.error("lease lost: %s; stopping", reason)
     cancel.set()
 
 

@@ -35,6 +35,7 @@ def trial_values(record: TrialRecord) -> dict[str, Any]:
         "finished_at": epoch_s(record.finished_at),
         "node": record.node,
         "error": record.error,
+        "attempts": record.attempts,
     }
 
 
@@ -88,6 +89,7 @@ def to_record(info: TrialInfo) -> TrialRecord:
         node=info.node,
         error=info.error,
         details=info.details or (),
+        attempts=info.attempts,
         **fields,
     )
 

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from dse.results import ParquetResults
+    from dse.results.records import EVALUATED_STATES
     from dse.runner import RayTuneRunner
     from dse.runner.progress import ProgressBar
     from dse.runner.trainable import DEFAULT_TRIAL_FN
@@ -53,9 +54,9 @@ def _run(args: argparse.Namespace) -> int:
     with ParquetResults(directory, spec, resume=args.resume) as results:
         history = results.records()
         if history:
-            finished = sum(1 for r in history if r.state.is_finished)
+            finished = sum(1 for r in history if r.state in EVALUATED_STATES)
             print(f"resuming {spec.name} from {directory}: {finished} finished trials kept, "
-                  f"{len(history) - finished} unfinished re-run", file=sys.stderr)
+                  f"{len(history) - finished} interrupted re-run", file=sys.stderr)
         listeners = [] if args.quiet else [ProgressBar(sys.stderr)]
         runner = RayTuneRunner(spec, results, history=history, listeners=listeners, address=args.address,
                                trial_fn=args.trial_fn or DEFAULT_TRIAL_FN, num_cpus=args.num_cpus)
