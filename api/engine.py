@@ -13,13 +13,16 @@ import yaml
 from api.errors import ProblemError, invalid
 from dse.errors import SpecError
 from dse.spec import ConstraintSpec, ObjectiveSpec, StudySpec, load_spec
+from dse.trial.metric_names import DEFAULT_TRIAL_FN, check_study_metrics
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
-def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
-    """A study spec from a request body (JSON or YAML, the CLI's schema); errors name the field."""
+def parse_spec_body(body: bytes, content_type: str | None, trial_function: str | None = None) -> StudySpec:
+    """A study spec from a request body (JSON or YAML, the CLI's schema); errors name the field.
+    Objectives and constraints must name metrics the trial function (``trial_function``, default
+    the engine's) declares."""
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media not in JSON_TYPES + YAML_TYPES:
         raise ProblemError(
@@ -53,13 +56,15 @@ def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
         raise _too_deep()
     check_storable(data)
     try:
-        return load_spec(dict(data))
+        spec = load_spec(dict(data))
     except SpecError:
         raise
     except ValueError as exc:
         # A configuration error from below the engine carries the field's dotted path.
         path = getattr(exc, "path", "") or "body"
         raise SpecError(path, getattr(exc, "reason", str(exc))) from None
+    check_study_metrics(spec.objectives, spec.constraints, trial_function or DEFAULT_TRIAL_FN)
+    return spec
 
 
 MAX_NESTING = 64
@@ -118,6 +123,15 @@ def check_storable(data: Any) -> None:
 def _too_deep() -> ProblemError:
     message = f"nested too deeply; accepted: mappings and lists at most {MAX_NESTING} levels deep"
     return ProblemError(422, "invalid-request", f"body: {message}", errors=[{"path": "body", "message": message}])
+
+
+def check_resources(spec: StudySpec, node_cpus: float | None, node_gpus: float | None) -> None:
+    """A 422 when one trial asks for more CPUs or GPUs than the cluster's largest node has."""
+    for name, asked, most in (("cpus", spec.resources.cpus, node_cpus), ("gpus", spec.resources.gpus, node_gpus)):
+        if most is not None and asked > most:
+            raise invalid(f"resources.{name}", asked,
+                          f"at most {most:g}, the {name.upper()} of the cluster's largest node (a trial "
+                          "asking for more could never start)")
 
 
 def spec_dict(spec: StudySpec) -> dict[str, Any]:

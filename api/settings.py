@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     """Import path ``module:function`` of the trial function the engine runs; unset: the
     engine's default (``dse.trial.run:run_trial``)."""
 
+    node_cpus: float | None = Field(default=None, gt=0)
+    """CPUs of the largest worker node of the cluster the runners use, when known: a study
+    whose trials ask for more (``resources.cpus``) could never start one and is rejected at
+    submit. Unset: not checked here (the runner refuses it before any trial)."""
+
+    node_gpus: float | None = Field(default=None, ge=0)
+    """GPUs of the worker node with the most GPUs, when known (``resources.gpus``, as above)."""
+
     @field_validator("read_tokens", "write_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:

@@ -28,7 +28,7 @@ def backend_client(store: SqlStore) -> Iterator[TestClient]:
         yield c
 
 
-def _problem(r, status: int, path: str | None = None) -> dict:  # noqa: ANN001 - httpx response
+def _problem(r, status: int, path: str | None = None) -> dict:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
@@ -97,3 +97,58 @@ class TestNonFiniteThresholds:
             body = _problem(backend_client.get(url, headers=READ), 422)
             assert "not finite" in body["detail"], url
         assert backend_client.get(f"{base}/pareto?objectives=accuracy:max:0.5", headers=READ).status_code == 200
+
+
+class TestMethodNotAllowed:
+    @pytest.mark.parametrize(
+        ("method", "url", "allowed"),
+        [
+            ("put", "/v1/studies", "GET, POST"),
+            ("post", "/v1/studies/abc", "DELETE, GET"),
+            ("patch", "/v1/studies/abc/trials", "GET"),
+            ("delete", "/healthz", "GET"),
+        ],
+    )
+    def test_allow_lists_every_method_of_the_path(self, client: TestClient, method: str, url: str,
+                                                   allowed: str) -> None:
+        r = getattr(client, method)(url, headers=WRITE)
+        assert r.status_code == 405 and r.headers["allow"] == allowed
+
+
+class TestSubmitChecks:
+    def test_an_objective_or_constraint_the_trial_function_does_not_produce_is_a_422(
+        self, client: TestClient
+    ) -> None:
+        r = client.post("/v1/studies", json=spec_dict(objectives=["acuracy:max"]), headers=WRITE)
+        body = _problem(r, 422, "objectives[0].metric")
+        assert "'acuracy'" in body["detail"] and "energy_per_inference_nj" in body["detail"]
+        r = client.post("/v1/studies", json=spec_dict(constraints=["n_tile <= 4"]), headers=WRITE)
+        _problem(r, 422, "constraints[0].metric")
+        ok = spec_dict(objectives=["accuracy:max", "energy_per_inference_nj:min", "accuracy_drift_1d:max"])
+        assert client.post("/v1/studies", json=ok, headers=WRITE).status_code == 201
+
+    @pytest.mark.parametrize(
+        ("budget", "path", "accepted"),
+        [
+            ({"max_trials": 10**12}, "budget.max_trials", "from 1 to 1000000"),
+            ({"max_concurrent_trials": 10**6}, "budget.max_concurrent_trials", "from 1 to 10000"),
+            ({"max_failed_trials": 10**9}, "budget.max_failed_trials", "from 0 to 1000000"),
+            ({"time_budget_s": 1e12}, "budget.time_budget_s", "<= 31622400"),
+        ],
+    )
+    def test_budgets_have_upper_bounds_named_in_the_error(self, client: TestClient, budget: dict, path: str,
+                                                          accepted: str) -> None:
+        body = _problem(client.post("/v1/studies", json=spec_dict(budget=budget), headers=WRITE), 422, path)
+        assert accepted in body["detail"]
+
+    def test_cpus_beyond_the_largest_node_are_rejected_when_the_service_knows_it(
+        self, sqlite_store: SqlStore
+    ) -> None:
+        app = create_app(make_settings(sqlite_store.url, node_cpus=8), store=sqlite_store)
+        with TestClient(app) as c:
+            r = c.post("/v1/studies", json=spec_dict(resources={"cpus": 16}), headers=WRITE)
+            assert "at most 8" in _problem(r, 422, "resources.cpus")["detail"]
+            assert c.post("/v1/studies", json=spec_dict(resources={"cpus": 8}), headers=WRITE).status_code == 201
+        with TestClient(create_app(make_settings(sqlite_store.url), store=sqlite_store)) as c:
+            r = c.post("/v1/studies", json=spec_dict(resources={"cpus": 1e9}), headers=WRITE)
+            assert "<= 4096" in _problem(r, 422, "resources.cpus")["detail"]  # the spec's own bound
