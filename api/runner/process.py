@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trial-function", default=None, help="module:function run per trial")
     args = parser.parse_args(argv)
+    from dse.runner.cluster import protect_local_ray
+
+    protect_local_ray(args.ray_address)  # a local Ray of this runner only: before Ray is imported
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = SqlStore(args.database_url, create=False)
     try:

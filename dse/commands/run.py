@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dse.runner.cluster import protect_local_ray
+
+    protect_local_ray(args.address)  # before Ray is imported
     from dse.results import ParquetResults
     from dse.results.records import EVALUATED_STATES
     from dse.runner import RayTuneRunner

@@ -228,3 +228,53 @@ class TestLeaseKeeper:
         keeper.beat()
         keeper.beat()
         assert lost == ["another runner owns the study now"]
+
+
+class TestSecurityDefaults:
+    def test_anonymous_write_on_a_reachable_host_is_refused_unless_asked_for(self) -> None:
+        with pytest.raises(ValidationError, match="anonymous_access: got 'write' with host '0.0.0.0'"):
+            Settings(host="0.0.0.0", anonymous_access="write")
+        assert Settings(host="127.0.0.1", anonymous_access="write").anonymous_access == "write"
+        assert Settings(host="::1", anonymous_access="write").host == "::1"
+        Settings(host="0.0.0.0", anonymous_access="write", allow_public_anonymous_write=True)
+        Settings(host="0.0.0.0", write_tokens=("t",))
+
+    def test_plain_dse_serve_generates_a_token_and_prints_it_with_the_dashboard_url(self, tmp_path: Path) -> None:
+        import re
+        import socket
+        import time
+        import urllib.error
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dse.cli", "serve", "--port", str(port), "--no-run-studies",
+             "--database-url", f"sqlite:///{tmp_path / 'serve.db'}"],
+            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            match = re.search(rf"http://127\.0\.0\.1:{port}/#token=(\S+)", line)
+            assert match, line
+            token = match.group(1)
+            url = f"http://127.0.0.1:{port}/v1/studies"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(
+                            url, headers={"Authorization": f"Bearer {token}"}), timeout=5) as r:
+                        assert r.status == 200
+                    break
+                except urllib.error.URLError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise
+                    time.sleep(0.3)
+            with pytest.raises(urllib.error.HTTPError) as denied:
+                urllib.request.urlopen(url, timeout=5)
+            assert denied.value.code == 401
+        finally:
+            proc.terminate()
+            proc.wait(30)
