@@ -26,13 +26,13 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from dse.errors import ConflictError
 
 
-class TrialState(str, enum.Enum):
+class TrialState(enum.StrEnum):
     """Where a trial is in its life; values only ever move forward (see the module docstring)."""
 
     PENDING = "PENDING"
@@ -89,7 +89,7 @@ def check_transition(old: TrialState, new: TrialState, trial_id: str = "") -> No
 
 def utc_now() -> datetime:
     """The current time, timezone-aware in UTC (what records store)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _as_utc(value: datetime | None, path: str) -> datetime | None:
@@ -99,7 +99,7 @@ def _as_utc(value: datetime | None, path: str) -> datetime | None:
         raise ValueError(f"{path}: got {value!r}; accepted: a datetime or None")
     if value.tzinfo is None:
         raise ValueError(f"{path}: got a naive datetime {value.isoformat()}; accepted: a timezone-aware datetime")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def normalize_metrics(metrics: Mapping[str, Any] | None, path: str = "metrics") -> dict[str, float]:

@@ -136,7 +136,9 @@ def _gcs_address() -> str:
 
 
 def _same_address(a: str, b: str) -> bool:
-    strip = (lambda s: s.split("://", 1)[-1].replace("localhost", "127.0.0.1"))
+    def strip(s: str) -> str:
+        return s.split("://", 1)[-1].replace("localhost", "127.0.0.1")
+
     return strip(a) == strip(b)
 
 

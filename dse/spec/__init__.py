@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from dse.errors import NotFoundError, SpecError
-from dse.spec.parameters import PARAM_TYPES, ConditionSpec, ParameterSpec
 from dse.spec.objectives import GOALS, ConstraintSpec, ObjectiveSpec
+from dse.spec.parameters import PARAM_TYPES, ConditionSpec, ParameterSpec
 from dse.spec.parts import (
     MAX_CONCURRENT_TRIALS,
     MAX_CPUS,

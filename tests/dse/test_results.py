@@ -6,7 +6,7 @@ import math
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,7 +35,7 @@ from dse.results import (
 from dse.spec import StudySpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,7 @@ def test_pareto_prints_the_front_under_constraints_and_its_hypervolume(results_d
     lines = out.splitlines()
     assert lines[0] == "study cmd-test: 6 trials (4 completed, 1 failed, 1 cancelled)"
     assert "constraints n_params <= 5000: 2 of 3 eligible trials" in lines[1]
-    table = lines[lines.index(next(l for l in lines if l.startswith("rank"))):]
+    table = lines[lines.index(next(line for line in lines if line.startswith("rank"))):]
     assert table[0].split() == ["rank", "trial", "lr", "hidden", "accuracy", "train_time_s", "n_params"]
     assert [row.split()[:2] for row in table[2:]] == [["0", "t00001"], ["0", "t00000"], ["1", "t00002"]]
 
