@@ -9,7 +9,7 @@ device-to-device variation with the tile's own seed).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -18,10 +18,23 @@ from simulator.configs.rpu import RPUConfig
 from simulator.pulsed import make_updater
 from simulator.rng import RandomSource
 
-if TYPE_CHECKING:
-    from simulator.mapping import TileArray
 
-__all__ = ["AnalogTile", "derive_seed"]
+class TileHost(Protocol):
+    """What a tile reads of the array that owns it (:class:`~simulator.mapping.TileArray`,
+    which imports this module; a tile never imports the array)."""
+
+    n_col: int
+    """Tiles per row of the array's grid."""
+    n_tiles: int
+    """Tiles in the array."""
+    tile_in: int
+    """Inputs per tile."""
+    tile_out: int
+    """Outputs per tile."""
+    weight: torch.Tensor
+    """The array's stacked weights, all tiles in one parameter."""
+
+__all__ = ["AnalogTile", "TileHost", "derive_seed"]
 
 _MASK64 = (1 << 64) - 1
 
@@ -41,7 +54,7 @@ class AnalogTile(nn.Module):
     """Tile ``(row, col)`` of an array: inputs ``in_offset:in_offset+in_size`` of the layer (the
     analog bias column counts as an input), outputs ``out_offset:out_offset+out_size``."""
 
-    def __init__(self, array: TileArray, row: int, col: int, in_offset: int, in_size: int,
+    def __init__(self, array: TileHost, row: int, col: int, in_offset: int, in_size: int,
                  out_offset: int, out_size: int, rpu: RPUConfig, seed: int,
                  dtype: torch.dtype, device: torch.device) -> None:
         super().__init__()

@@ -55,10 +55,21 @@ def load_results(directory: str) -> tuple[Any, list[Any]]:
     return spec, read_trials(directory)
 
 
-def _objectives(spec: Any, given: Sequence[str] | None) -> tuple[Any, ...]:
+def _objectives(spec: Any, given: Sequence[str] | None, records: Sequence[Any] = ()) -> tuple[Any, ...]:
+    """The objectives of ``--objective`` (each must name a metric some trial recorded), else the
+    study's."""
+    from dse.errors import SpecError
     from dse.pareto import as_objectives
 
-    return as_objectives(given) if given else tuple(spec.objectives)
+    if not given:
+        return tuple(spec.objectives)
+    objectives = as_objectives(given)
+    known = {m for r in records for m in r.metrics}
+    for i, o in enumerate(objectives):
+        if known and o.metric not in known:
+            raise SpecError(f"--objective[{i}]", f"got {o.metric!r}, a metric no trial of this study recorded; "
+                                                 f"accepted: one of {', '.join(sorted(known))}")
+    return objectives
 
 
 # -- formatting ---------------------------------------------------------------------------------
@@ -146,7 +157,7 @@ def _shown_metrics(objectives: Sequence[Any], constraints: Sequence[Any]) -> lis
 
 def _pareto(args: argparse.Namespace) -> int:
     spec, records = load_results(args.results)
-    objectives = _objectives(spec, args.objective)
+    objectives = _objectives(spec, args.objective, records)
     if args.ranks < 1:
         raise ValueError(f"--ranks: got {args.ranks}; accepted: an integer >= 1")
     report = pareto_report(spec, records, objectives, ranks=args.ranks, constraints=not args.no_constraints)
@@ -207,7 +218,7 @@ def best_report(spec: Any, records: Sequence[Any], objectives: Sequence[Any], *,
 
 def _best(args: argparse.Namespace) -> int:
     spec, records = load_results(args.results)
-    objectives = _objectives(spec, args.objective)
+    objectives = _objectives(spec, args.objective, records)
     report = best_report(spec, records, objectives, constraints=not args.no_constraints)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

@@ -42,20 +42,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dse.runner.cluster import protect_local_ray
+
+    protect_local_ray(args.address)  # before Ray is imported
     from dse.results import ParquetResults
+    from dse.results.records import EVALUATED_STATES
     from dse.runner import RayTuneRunner
     from dse.runner.progress import ProgressBar
     from dse.runner.trainable import DEFAULT_TRIAL_FN
     from dse.spec import load_spec
 
     spec = load_spec(Path(args.study))
+    from dse.trial.metric_names import check_study_metrics
+
+    check_study_metrics(spec.objectives, spec.constraints, args.trial_fn or DEFAULT_TRIAL_FN)
     directory = Path(args.results) if args.results else Path(DEFAULT_RESULTS_ROOT) / spec.name
     with ParquetResults(directory, spec, resume=args.resume) as results:
         history = results.records()
         if history:
-            finished = sum(1 for r in history if r.state.is_finished)
+            finished = sum(1 for r in history if r.state in EVALUATED_STATES)
             print(f"resuming {spec.name} from {directory}: {finished} finished trials kept, "
-                  f"{len(history) - finished} unfinished re-run", file=sys.stderr)
+                  f"{len(history) - finished} interrupted re-run", file=sys.stderr)
         listeners = [] if args.quiet else [ProgressBar(sys.stderr)]
         runner = RayTuneRunner(spec, results, history=history, listeners=listeners, address=args.address,
                                trial_fn=args.trial_fn or DEFAULT_TRIAL_FN, num_cpus=args.num_cpus)

@@ -41,10 +41,8 @@ from simulator.configs.devices import (
 )
 from simulator.errors import ConfigError
 from simulator.pulsed.aggregate import Moments
-from simulator.pulsed.response import respond_counts_, respond_moments_
+from simulator.pulsed.response import State, respond_counts_, respond_moments_
 from simulator.rng import RandomSource
-
-State = dict[str, torch.Tensor]
 
 __all__ = [
     "ConstantStepModel",
