@@ -126,7 +126,12 @@ class TrialDetail(TrialOut):
     details: list[dict[str, Any] | None] = Field(
         default_factory=list,
         description="Non-metric data of each repeat: under 'cost' the per-layer, per-component cost "
-                    "breakdown (see docs/cost-model.md), under 'training_cost' that of pulsed training")
+                    "breakdown (see docs/cost-model.md), under 'training_cost' that of pulsed training, "
+                    "under 'training' how its network was trained")
+    training: list[dict[str, Any] | None] = Field(
+        default_factory=list,
+        description="Per repeat: training_key, reused_training (the stored model of an earlier trial was "
+                    "loaded) and trained_by (study, trial_id, repeat of the trial that trained it)")
 
 
 class TrialPage(BaseModel):

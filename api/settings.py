@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     """Folder for the study runners' logs (``<study-id>.log``); unset: next to a SQLite
     database, or the system temp folder."""
 
+    model_store: str | None = None
+    """Directory of the trained models, shared by every study of the service (a training done by
+    one study is reused by the others; ``GET /v1/studies/{id}/trials/{n}/model`` reads it);
+    unset: ``models/`` next to a SQLite database, or ``dse-models`` in the system temp folder."""
+
     trial_function: str | None = None
     """Import path ``module:function`` of the trial function the engine runs; unset: the
     engine's default (``dse.trial.run:run_trial``)."""

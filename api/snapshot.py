@@ -170,6 +170,7 @@ def trial_json(t: TrialInfo, *, detail: bool = False) -> dict[str, Any]:
             for m in t.measurements or ()
         ]
         out["details"] = list(t.details or ())
+        out["training"] = [d.get("training") if isinstance(d, dict) else None for d in out["details"]]
     return out
 
 

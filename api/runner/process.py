@@ -59,6 +59,7 @@ def run(
     heartbeat_s: float,
     ray_address: str | None = None,
     trial_function: str | None = None,
+    model_store: str | None = None,
 ) -> int:
     """Drive the study to its end; returns the process exit status."""
     from api import engine  # the engine's spec schema (torch- and Ray-free)
@@ -102,6 +103,7 @@ def run(
             cancel=cancel,
             address=ray_address,
             trial_function=trial_function,
+            model_store=model_store,
         )
         if keeper.lost:
             return EXIT_LEASE_LOST
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS or local)"
     )
     parser.add_argument("--trial-function", default=None, help="module:function run per trial")
+    parser.add_argument("--model-store", default=None, help="directory of the trained models")
     args = parser.parse_args(argv)
     from dse.runner.cluster import protect_local_ray
 
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_s=args.heartbeat_s,
             ray_address=args.ray_address,
             trial_function=args.trial_function,
+            model_store=args.model_store,
         )
     finally:
         store.close()

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_hex
 
+from api.model_store import model_store_dir
 from api.settings import Settings
 from api.store import SqlStore
 
@@ -173,6 +174,7 @@ class Scheduler:
             cmd += ["--ray-address", self.settings.ray_address]
         if self.settings.trial_function:
             cmd += ["--trial-function", self.settings.trial_function]
+        cmd += ["--model-store", str(model_store_dir(self.settings, self.store))]
         try:
             with open(log_path, "ab") as out:
                 process = subprocess.Popen(

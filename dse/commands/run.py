@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "dse.runner.synthetic:instant_trial to measure the engine)")
     p.add_argument("--num-cpus", type=int, default=None,
                    help="CPUs of a locally started Ray (default: all of this machine's)")
+    p.add_argument("--model-store", default=None, metavar="DIR",
+                   help="directory of trained models, shared between studies (default: the results "
+                        "directory's models/); a trial whose training is stored there only evaluates")
     p.add_argument("--quiet", action="store_true", help="no progress bar; only the final summary")
     p.set_defaults(func=_run)
 
@@ -45,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     from dse.runner.cluster import protect_local_ray
 
     protect_local_ray(args.address)  # before Ray is imported
+    from dse.models import model_store_for
     from dse.results import ParquetResults
     from dse.results.records import EVALUATED_STATES
     from dse.runner import RayTuneRunner
@@ -65,7 +69,8 @@ def _run(args: argparse.Namespace) -> int:
                   f"{len(history) - finished} interrupted re-run", file=sys.stderr)
         listeners = [] if args.quiet else [ProgressBar(sys.stderr)]
         runner = RayTuneRunner(spec, results, history=history, listeners=listeners, address=args.address,
-                               trial_fn=args.trial_fn or DEFAULT_TRIAL_FN, num_cpus=args.num_cpus)
+                               trial_fn=args.trial_fn or DEFAULT_TRIAL_FN, num_cpus=args.num_cpus,
+                               model_store=model_store_for(directory, args.model_store).root)
         outcome = runner.run()
         records = list(outcome.records)
     print_summary(spec, records, outcome, directory)

@@ -372,6 +372,26 @@ class TrialRecord:
         """Number of repeats that reported final metrics."""
         return len(self.repeat_metrics)
 
+    @property
+    def training(self) -> tuple[Mapping[str, Any] | None, ...]:
+        """Per finished repeat, how its network was trained (``details[r]["training"]``):
+        ``training_key``, ``reused_training`` (loaded from the model store rather than trained
+        by this trial) and ``trained_by`` (``{"study", "trial_id", "repeat"}`` of the trial that
+        trained it); None for a repeat that recorded none."""
+        return tuple(d.get("training") if isinstance(d, Mapping) else None for d in self.details)
+
+    @property
+    def training_keys(self) -> tuple[str | None, ...]:
+        """The training key of each finished repeat (None where none was recorded)."""
+        return tuple(None if t is None else t.get("training_key") for t in self.training)
+
+    @property
+    def reused_training(self) -> bool | None:
+        """True when every finished repeat loaded a stored model, False when any trained; None
+        when no repeat recorded how it was trained."""
+        flags = [bool(t.get("reused_training")) for t in self.training if t is not None]
+        return all(flags) if flags else None
+
 
 def merge_record(old: TrialRecord | None, new: TrialRecord) -> TrialRecord:
     """Check that ``new`` may replace ``old`` (same trial, forward state, same number)."""

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from dse.results.records import EVALUATED_STATES, Measurement, TrialRecord, TrialSink, TrialState
 from dse.runner.progress import ProgressTracker, StudyEvent, StudyListener
+from dse.runner.reuse import TrainingCoordinator, run_keys
 from dse.searchers.base import FINISHED, Searcher
 from dse.spec import StudySpec
 
@@ -106,8 +107,11 @@ class StudyLoop:
         history: Sequence[TrialRecord] = (),
         listeners: Sequence[StudyListener] = (),
         preloaded_datasets: Sequence[str] = (),
+        coordinator: TrainingCoordinator | None = None,
     ) -> None:
         self.spec = spec
+        self.coordinator = coordinator
+        self._waiting: list[TrialPlan] = []  # plans whose training another running trial does
         self.searcher = searcher
         self.sink = sink
         self.listeners = list(listeners)
@@ -158,10 +162,33 @@ class StudyLoop:
 
     # -- suggestions ----------------------------------------------------------------------------
     def next_trial(self) -> TrialPlan | None | Literal["FINISHED"]:
-        """The next trial to start: a plan, None (ask again later) or FINISHED."""
+        """The next trial to start: a plan, None (ask again later) or FINISHED.
+
+        With a :class:`~dse.runner.reuse.TrainingCoordinator`, a trial whose training a running
+        trial is doing waits (parked) until that trial ends; parked trials go first once free.
+        """
         with self._lock:
             if self._stop is not None:
                 return FINISHED
+            coordinator = self.coordinator
+            if coordinator is None:
+                return self._next_plan()
+            for i, waiting in enumerate(self._waiting):
+                if coordinator.admit(waiting.trial_id, waiting.runs):
+                    del self._waiting[i]
+                    return waiting
+            if len(self._waiting) >= coordinator.max_waiting:
+                return None
+            plan = self._next_plan()
+            if plan is None or plan == FINISHED:
+                return None if self._waiting else plan
+            if not coordinator.admit(plan.trial_id, plan.runs):  # type: ignore[union-attr]
+                self._waiting.append(plan)  # type: ignore[arg-type]
+                return None
+            return plan
+
+    def _next_plan(self) -> TrialPlan | None | Literal["FINISHED"]:
+        with self._lock:
             if self._rerun_queue:
                 return self._plan_rerun(self._rerun_queue.pop(0))
             if self._reruns_open:
@@ -193,6 +220,8 @@ class StudyLoop:
             {"seed": seed, "config": cfg, "dataset": key if (key := dataset_key(cfg)) in self.preloaded else None}
             for seed, cfg in zip(self.spec.seeds, configs)
         )
+        if self.coordinator is not None:
+            runs = tuple({**run, **run_keys(run["config"])} for run in runs)
         self.records[record.trial_id] = record
         self._emit("created", record)
         return TrialPlan(record.trial_id, record.number, dict(record.params), runs)
@@ -268,6 +297,8 @@ class StudyLoop:
         self._write(record)
         trial_id = record.trial_id
         self._reruns_open.discard(trial_id)
+        if self.coordinator is not None:
+            self.coordinator.finished(trial_id, record.state)
         if trial_id in self._searcher_ids:
             self.searcher.on_trial_complete(trial_id, record.metrics, record.state)
         self._emit("finished", record)

@@ -23,7 +23,7 @@ from dse.trial.config import (
 
 def test_empty_config_gets_every_default_and_is_idempotent() -> None:
     cfg = validate_trial_config({})
-    assert list(cfg) == ["dataset", "model", "hardware", "training", "algorithm", "evaluation", "seed"]
+    assert list(cfg) == ["dataset", "model", "hardware", "training", "algorithm", "evaluation", "inference", "seed"]
     assert cfg["dataset"]["name"] == "digits"
     assert cfg["hardware"] == {"preset": "ideal"}
     assert cfg["algorithm"] == {"type": "analog_sgd"}
