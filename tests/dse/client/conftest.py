@@ -53,9 +53,9 @@ def start_service(tmp: Path, ray_session: Any, trial_function: str = INSTANT, **
     ).start()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory, ray_session: Any) -> Iterator[ServiceProcess]:
-    """One ``dse serve`` for the module's tests (instant synthetic trials)."""
+    """One ``dse serve`` for the client tests (instant synthetic trials)."""
     proc = start_service(tmp_path_factory.mktemp("service"), ray_session)
     try:
         yield proc
@@ -63,9 +63,9 @@ def service(tmp_path_factory: pytest.TempPathFactory, ray_session: Any) -> Itera
         proc.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def finished_study(service: ServiceProcess) -> tuple[Any, list[Any]]:
-    """:func:`grid_spec` submitted to the module's service and waited for: (the final study, every
+    """:func:`grid_spec` submitted to the service and waited for: (the final study, every
     event the wait saw)."""
     from dse.client import Client
 
