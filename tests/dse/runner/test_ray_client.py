@@ -132,6 +132,42 @@ def test_the_service_runs_studies_through_ray_client(ray_client_cluster: tuple[s
         service.stop()
 
 
+@pytest.mark.slow  # a study of longer paced trials interrupted through Ray Client: ~30 s
+def test_ctrl_c_reaches_the_driver_on_the_cluster(ray_client_cluster: tuple[str, dict[str, str]],
+                                                  tmp_path: Path) -> None:
+    import signal
+    import time
+
+    address, env = ray_client_cluster
+    spec = tmp_path / "study.yaml"
+    spec.write_text(SPEC.replace("epochs: 3", "epochs: 30"))  # 3 s per trial
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [str(DSE), "run", str(spec), "--address", address, "--results", str(results),
+         "--trial-fn", "dse.runner.synthetic:paced_trial"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            done = [r for r in (read_trials(results) if (results / "trials.parquet").is_file() else [])
+                    if r.state is TrialState.COMPLETED]
+            if done:
+                break
+            time.sleep(0.5)
+        assert done, "no trial finished"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "interrupted; run again with --resume" in out
+    records = read_trials(results)
+    assert any(r.state is TrialState.COMPLETED for r in records)
+    assert len(records) < 4 or any(r.state is TrialState.CANCELLED for r in records)  # stopped early
+
+
 def test_ray_client_addresses_are_recognized() -> None:
     from dse.runner.ray_client import is_ray_client_address
 
