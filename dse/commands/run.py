@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a study (YAML / JSON spec) on Ray Tune with a live progress bar")
     p.add_argument("study", help="study spec file (see docs/study-spec.md and configs/)")
     p.add_argument("--address", default=None,
-                   help="Ray cluster to run on (host:port or 'auto'); default $RAY_ADDRESS, else a local "
-                        "Ray started for this study ('local' forces that)")
+                   help="Ray cluster to run on (host:port, 'auto', or ray://HOST:PORT for Ray Client); default "
+                        "$RAY_ADDRESS, else a local Ray started for this study ('local' forces that)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in its results directory: finished trials are kept and not "
                         "re-run, unfinished ones are re-run")
