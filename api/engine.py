@@ -13,7 +13,6 @@ import yaml
 from api.errors import ProblemError, invalid
 from dse.errors import SpecError
 from dse.spec import ConstraintSpec, ObjectiveSpec, StudySpec, load_spec
-from dse.trial.metric_names import DEFAULT_TRIAL_FN, check_study_metrics
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -63,6 +62,9 @@ def parse_spec_body(body: bytes, content_type: str | None, trial_function: str |
         # A configuration error from below the engine carries the field's dotted path.
         path = getattr(exc, "path", "") or "body"
         raise SpecError(path, getattr(exc, "reason", str(exc))) from None
+    # (dse.trial loads the trial schema, which the service needs only once a spec arrives)
+    from dse.trial.metric_names import DEFAULT_TRIAL_FN, check_study_metrics
+
     check_study_metrics(spec.objectives, spec.constraints, trial_function or DEFAULT_TRIAL_FN)
     return spec
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from simulator.configs.rpu import RPUConfig
 from simulator.pulsed import make_updater
-from simulator.rng import RandomSource
+from simulator.rng import RandomSource, derive_seed  # derive_seed re-exported (simulator.tile.derive_seed)
 
 
 class TileHost(Protocol):
@@ -35,20 +35,6 @@ class TileHost(Protocol):
     """The array's stacked weights, all tiles in one parameter."""
 
 __all__ = ["AnalogTile", "TileHost", "derive_seed"]
-
-_MASK64 = (1 << 64) - 1
-
-
-def derive_seed(seed: int, *keys: int) -> int:
-    """A well-mixed 63-bit seed from ``seed`` and integer keys (splitmix64 steps)."""
-    z = int(seed) & _MASK64
-    for key in (*keys, 0x9E3779B9):
-        z = (z + 0x9E3779B97F4A7C15 + (int(key) & _MASK64)) & _MASK64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-        z ^= z >> 31
-    return z >> 1
-
 
 class AnalogTile(nn.Module):
     """Tile ``(row, col)`` of an array: inputs ``in_offset:in_offset+in_size`` of the layer (the

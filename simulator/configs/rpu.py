@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+import simulator.configs.compounds  # noqa: F401  (registers the compound kinds)
 from simulator._config import Config, check_range
-from simulator.configs import compounds as _compounds  # noqa: F401  (registers the compound kinds)
 from simulator.configs.cost import CostConfig
 from simulator.configs.devices import ConstantStepDevice, DeviceConfig
 from simulator.configs.io import IOConfig

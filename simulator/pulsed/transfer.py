@@ -50,7 +50,7 @@ from simulator.errors import ConfigError
 from simulator.io import AnalogIO
 from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.updater import PulsedUpdater
-from simulator.rng import RandomSource
+from simulator.rng import RandomSource, derive_seed
 
 __all__ = ["CounterGroup", "TransferUpdater"]
 
@@ -91,7 +91,6 @@ class TransferUpdater:
         if update_cfg.mode not in ("exact", "aggregate"):
             raise ConfigError("update.mode", f"got {update_cfg.mode!r}; a compound device needs "
                                              "'exact' or 'aggregate'")
-        from simulator.tile import derive_seed  # the tile module imports this package
 
         cfg = device_cfg
         self.device_cfg = cfg
