@@ -77,7 +77,7 @@ def run(
         lease_s=lease_s,
         heartbeat_s=heartbeat_s,
         on_cancel=cancel.set,
-        on_lost=lambda: _lost(cancel),
+        on_lost=lambda reason: _lost(cancel, reason),
     )
     keeper.start()
     if keeper.lost:
@@ -123,8 +123,8 @@ def run(
     return EXIT_OK
 
 
-def _lost(cancel: threading.Event) -> None:
-    log.error("lease lost: another runner owns the study now; stopping")
+def _lost(cancel: threading.Event, reason: str) -> None:
+    log.error("lease lost: %s; stopping", reason)
     cancel.set()
 
 
@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trial-function", default=None, help="module:function run per trial")
     parser.add_argument("--model-store", default=None, help="directory of the trained models")
     args = parser.parse_args(argv)
+    from dse.runner.cluster import protect_local_ray
+
+    protect_local_ray(args.ray_address)  # a local Ray of this runner only: before Ray is imported
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = SqlStore(args.database_url, create=False)
     try:

@@ -55,7 +55,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _plot(result, path: str) -> None:
-    import matplotlib
+    from dse.extras import require
+
+    matplotlib = require("matplotlib", "dse lr-range --plot")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

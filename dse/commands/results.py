@@ -1,42 +1,54 @@
-"""``dse pareto``, ``dse best``, ``dse export``: queries over a study's results directory.
+"""``dse pareto``, ``dse best``, ``dse export``: queries over a study's results directory, or over
+a study on a study service (``STUDY_ID --server URL``).
 
 Everything is computed from ``trials.parquet`` (and the spec in ``study.json``) each time:
-ranks, fronts, hypervolume and best trials are never stored.
+ranks, fronts, hypervolume and best trials are never stored. A study on a service is read the
+same way (its spec and its ``trials.parquet`` endpoint), so both print the same tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from dse.commands.remote import add_server_options
+
     objective_help = ("objective as METRIC:min|max[:THRESHOLD]; repeat for 2 or 3 (default: the study's "
                       "objectives)")
+    source_help = "results directory (written by `dse run`), or a study id with --server"
     p = sub.add_parser("pareto", help="print the Pareto front (and hypervolume) of a study's results")
-    p.add_argument("results", help="results directory (written by `dse run`)")
+    p.add_argument("results", help=source_help)
+    add_server_options(p, required=False)
     p.add_argument("--objective", "-o", action="append", default=None, metavar="METRIC:GOAL", help=objective_help)
     p.add_argument("--ranks", type=int, default=1, metavar="N",
                    help="print the first N non-dominated fronts (default 1: the Pareto front)")
     p.add_argument("--no-constraints", action="store_true", help="ignore the study's constraints")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--plot", default=None, metavar="FILE",
+                   help="also draw the front and the dominated points to FILE (.png, .svg or .pdf; "
+                        "2 objectives: a scatter with the front's step line, 3: a scatter matrix)")
     p.set_defaults(func=_pareto)
 
     p = sub.add_parser("best", help="print the best trial per objective, under the study's constraints")
-    p.add_argument("results", help="results directory (written by `dse run`)")
+    p.add_argument("results", help=source_help)
+    add_server_options(p, required=False)
     p.add_argument("--objective", "-o", action="append", default=None, metavar="METRIC:GOAL", help=objective_help)
     p.add_argument("--no-constraints", action="store_true", help="ignore the study's constraints")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_best)
 
     p = sub.add_parser("export", help="write the trials table (with rank and feasibility) as CSV, JSON or Parquet")
-    p.add_argument("results", help="results directory (written by `dse run`)")
+    p.add_argument("results", help=source_help)
+    add_server_options(p, required=False)
     p.add_argument("--format", choices=("csv", "json", "parquet"), default=None,
                    help="output format (default: from --output's suffix, else csv)")
     p.add_argument("--output", default=None, help="file to write (default: standard output; parquet needs a file)")
@@ -55,10 +67,64 @@ def load_results(directory: str) -> tuple[Any, list[Any]]:
     return spec, read_trials(directory)
 
 
-def _objectives(spec: Any, given: Sequence[str] | None) -> tuple[Any, ...]:
+@dataclasses.dataclass
+class ResultsSource:
+    """A study's results, read from a results directory or from a study service: the same
+    spec, records and Parquet tables either way, so every command prints the same."""
+
+    spec: Any
+    """The study's :class:`~dse.spec.StudySpec`."""
+    records: list[Any]
+    """Every trial's :class:`~dse.results.TrialRecord`, by number."""
+    trials_table: Callable[[], Any]
+    """``trials.parquet`` as a pyarrow Table."""
+    measurements_table: Callable[[], Any]
+    """``measurements.parquet`` as a pyarrow Table."""
+
+
+def open_results(ref: str, server: str | None = None, token: str | None = None) -> ResultsSource:
+    """The results of ``ref``: a study id on ``server`` when one is given, else a results
+    directory, else a study id on ``$DSE_SERVER`` when that is set."""
+    import os
+
+    from dse.client import SERVER_ENV
+
+    if server or (not Path(ref).is_dir() and os.environ.get(SERVER_ENV)):
+        from dse.client import Client
+
+        client = Client(server, token=token)
+        spec = client.spec(ref)
+        trials = client.trials_table(ref)
+        measurements = client.trials_table(ref, "measurements")
+        client.close()
+        from dse.results import records_from_tables
+
+        return ResultsSource(spec, records_from_tables(trials, measurements), lambda: trials, lambda: measurements)
+    from dse.results import read_measurements_table, read_trials_table
+
+    spec, records = load_results(ref)
+    return ResultsSource(spec, records, lambda: read_trials_table(ref), lambda: read_measurements_table(ref))
+
+
+def _source(args: argparse.Namespace) -> ResultsSource:
+    return open_results(args.results, getattr(args, "server", None), getattr(args, "token", None))
+
+
+def _objectives(spec: Any, given: Sequence[str] | None, records: Sequence[Any] = ()) -> tuple[Any, ...]:
+    """The objectives of ``--objective`` (each must name a metric some trial recorded), else the
+    study's."""
+    from dse.errors import SpecError
     from dse.pareto import as_objectives
 
-    return as_objectives(given) if given else tuple(spec.objectives)
+    if not given:
+        return tuple(spec.objectives)
+    objectives = as_objectives(given)
+    known = {m for r in records for m in r.metrics}
+    for i, o in enumerate(objectives):
+        if known and o.metric not in known:
+            raise SpecError(f"--objective[{i}]", f"got {o.metric!r}, a metric no trial of this study recorded; "
+                                                 f"accepted: one of {', '.join(sorted(known))}")
+    return objectives
 
 
 # -- formatting ---------------------------------------------------------------------------------
@@ -145,11 +211,23 @@ def _shown_metrics(objectives: Sequence[Any], constraints: Sequence[Any]) -> lis
 
 
 def _pareto(args: argparse.Namespace) -> int:
-    spec, records = load_results(args.results)
-    objectives = _objectives(spec, args.objective)
     if args.ranks < 1:
         raise ValueError(f"--ranks: got {args.ranks}; accepted: an integer >= 1")
+    if args.plot:
+        from dse.results.plots import FILE_FORMATS
+
+        if Path(args.plot).suffix.lstrip(".").lower() not in FILE_FORMATS:
+            raise ValueError(f"--plot: got {args.plot!r}; accepted: a file name ending in .png, .svg or .pdf")
+    source = _source(args)
+    spec, records = source.spec, source.records
+    objectives = _objectives(spec, args.objective, records)
     report = pareto_report(spec, records, objectives, ranks=args.ranks, constraints=not args.no_constraints)
+    if args.plot:
+        from dse.results.plots import pareto_figure, save_figure
+
+        cons = () if args.no_constraints else tuple(spec.constraints)
+        save_figure(pareto_figure(records, objectives, cons, title=spec.name), args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
@@ -206,8 +284,9 @@ def best_report(spec: Any, records: Sequence[Any], objectives: Sequence[Any], *,
 
 
 def _best(args: argparse.Namespace) -> int:
-    spec, records = load_results(args.results)
-    objectives = _objectives(spec, args.objective)
+    source = _source(args)
+    spec, records = source.spec, source.records
+    objectives = _objectives(spec, args.objective, records)
     report = best_report(spec, records, objectives, constraints=not args.no_constraints)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -235,18 +314,19 @@ def print_best(report: Sequence[Mapping[str, Any]], spec: Any, records: Sequence
 
 
 # -- export -------------------------------------------------------------------------------------
-def export_table(directory: str, *, measurements: bool = False) -> Any:
+def export_table(source: str | ResultsSource, *, measurements: bool = False) -> Any:
     """The trials table with ``rank`` (over the study's objectives, under its constraints) and
-    ``feasible`` columns added, or the measurements table."""
+    ``feasible`` columns added, or the measurements table (of a results directory or a source)."""
     import pyarrow as pa
 
     from dse.pareto import rank_trials
-    from dse.results import read_measurements_table, read_trials_table
 
+    if isinstance(source, str):
+        source = open_results(source)
     if measurements:
-        return read_measurements_table(directory)
-    spec, records = load_results(directory)
-    table = read_trials_table(directory)
+        return source.measurements_table()
+    spec, records = source.spec, source.records
+    table = source.trials_table()
     ranks = rank_trials(records, spec.objectives, spec.constraints)
     feasible = {r.trial_id: r.state.value == "COMPLETED" and all(c.satisfied(r.metrics) for c in spec.constraints)
                 for r in records}
@@ -267,7 +347,7 @@ def _export(args: argparse.Namespace) -> int:
     fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "csv")
     if fmt not in ("csv", "json", "parquet"):
         raise ValueError(f"--format: got {fmt!r} (from --output's suffix); accepted: csv, json, parquet")
-    table = export_table(args.results, measurements=args.measurements)
+    table = export_table(_source(args), measurements=args.measurements)
     if fmt == "parquet":
         if not args.output:
             raise ValueError("--output: required for --format parquet (binary output)")

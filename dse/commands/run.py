@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a study (YAML / JSON spec) on Ray Tune with a live progress bar")
     p.add_argument("study", help="study spec file (see docs/study-spec.md and configs/)")
     p.add_argument("--address", default=None,
-                   help="Ray cluster to run on (host:port or 'auto'); default $RAY_ADDRESS, else a local "
-                        "Ray started for this study ('local' forces that)")
+                   help="Ray cluster to run on (host:port, 'auto', or ray://HOST:PORT for Ray Client); default "
+                        "$RAY_ADDRESS, else a local Ray started for this study ('local' forces that)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in its results directory: finished trials are kept and not "
                         "re-run, unfinished ones are re-run")
@@ -45,19 +45,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dse.runner.cluster import protect_local_ray
+
+    protect_local_ray(args.address)  # before Ray is imported
     from dse.models import model_store_for
     from dse.results import ParquetResults
+    from dse.results.records import EVALUATED_STATES
     from dse.runner import RayTuneRunner
     from dse.runner.progress import ProgressBar
     from dse.runner.trainable import DEFAULT_TRIAL_FN
     from dse.spec import load_spec
 
     spec = load_spec(Path(args.study))
+    from dse.trial.metric_names import check_study_metrics
+
+    check_study_metrics(spec.objectives, spec.constraints, args.trial_fn or DEFAULT_TRIAL_FN)
     directory = Path(args.results) if args.results else Path(DEFAULT_RESULTS_ROOT) / spec.name
     with ParquetResults(directory, spec, resume=args.resume) as results:
         history = results.records()
         if history:
-            finished = sum(1 for r in history if r.state.is_finished)
+            finished = sum(1 for r in history if r.state in EVALUATED_STATES)
             print(f"resuming {spec.name} from {directory}: {finished} finished trials kept, "
                   f"{len(history) - finished} unfinished re-run", file=sys.stderr)
         listeners = [] if args.quiet else [ProgressBar(sys.stderr)]

@@ -81,7 +81,8 @@ class RayTuneRunner:
         listeners: progress callbacks, called with each :class:`~dse.runner.progress.StudyEvent`
             in the runner's thread (the CLI's progress bar, the API's event stream).
         address: Ray cluster to use; None: ``$RAY_ADDRESS``, else a local Ray started on demand
-            (see :func:`dse.runner.cluster.connect_ray`).
+            (see :func:`dse.runner.cluster.connect_ray`); a Ray Client address ``ray://host:port``
+            runs the study's driver on that cluster (see :mod:`dse.runner.ray_client`).
         trial_fn: import path of the trial function (default ``dse.trial.run:run_trial``).
         searcher: a searcher to use instead of the one ``spec.searcher`` names.
         num_cpus: CPUs of a local Ray started on demand (default: all of this machine's).
@@ -134,6 +135,10 @@ class RayTuneRunner:
             raise ValueError(f"max_retries: got {max_retries!r}; accepted: an integer >= 0")
         self.max_retries = max_retries
         self.write_retry_s = write_retry_s
+        from dse.trial.metric_names import check_study_metrics
+
+        check_study_metrics(spec.objectives, spec.constraints, trial_fn)
+        self.custom_searcher = searcher is not None
         if searcher is None:
             from dse.searchers import make_searcher
 
@@ -165,8 +170,14 @@ class RayTuneRunner:
         if self._ran:
             raise DSEError("a RayTuneRunner runs once; create a new one (with history) to resume")
         self._ran = True
-        from dse.runner.cluster import connect_ray
+        import ray
 
+        from dse.runner.cluster import ADDRESS_ENV, connect_ray
+        from dse.runner.ray_client import is_ray_client_address, run_through_ray_client
+
+        target = self.address or os.environ.get(ADDRESS_ENV)
+        if is_ray_client_address(target) and (self.address or not ray.is_initialized()):
+            return run_through_ray_client(self, target)  # the driver runs on the cluster
         connection = connect_ray(self.address, num_cpus=self.num_cpus)
         storage = tempfile.mkdtemp(prefix="dse-tune-")
         models_dir = self.model_store or os.path.join(storage, "models")

@@ -12,8 +12,8 @@ from typing import Any
 
 from dse.errors import SpecError
 from dse.spec._parse import Fields, as_list, canonical, check_json, describe, join, thaw
-from dse.spec.parameters import ParameterSpec
 from dse.spec.objectives import ConstraintSpec, ObjectiveSpec
+from dse.spec.parameters import ParameterSpec
 from dse.spec.parts import BudgetSpec, RepeatsSpec, ResourcesSpec, SchedulerSpec
 from dse.spec.searcher import CoordinateOptions, SearcherSpec
 

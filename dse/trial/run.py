@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from dse.errors import SpecError
 from dse.results.records import DETAILS_KEY
 from dse.trial.config import DetectorRetrainAlgorithm, HASGDAlgorithm, TrialConfig, parse_trial_config
+from dse.trial.metric_names import MetricNames
 
 if TYPE_CHECKING:
     from dse.models import ModelSource
@@ -88,6 +89,21 @@ def run_trial(config: Mapping[str, Any], report: Report | None = None, *, datase
     if num_threads is not None:
         torch.set_num_threads(max(1, int(num_threads)))
     return prepare(trial, dataset, report, build=models is None).run(models)
+
+
+run_trial.metric_names = MetricNames(  # type: ignore[attr-defined]
+    names=frozenset({
+        "accuracy", "val_loss", "test_accuracy", "test_loss", "analog_accuracy_mean", "analog_accuracy_std",
+        "train_loss", "train_time_s", "epoch_time_s", "eval_time_s", "epochs",
+        "n_params", "n_layers", "n_analog_layers", "n_tiles", "macs",
+        "energy_per_inference_nj", "latency_per_inference_us", "area_mm2", "tops_per_w", "tops", "tops_per_mm2",
+        "inferences_per_s", "train_energy_mj", "train_update_time_s",
+        "pretrained_test_accuracy", "programmed_test_accuracy", "retrain_gain",
+    }),
+    patterns=(r"accuracy_drift_[0-9p]+(y|d|h|min|s)(_compensated)?", r"accuracy_snr_m?[0-9p]+db"),
+    examples=("accuracy_drift_1h_compensated", "accuracy_snr_18db"),
+)
+"""Every metric :func:`run_trial` returns (the module docstring lists them)."""
 
 
 def static_cost(config: Mapping[str, Any]) -> Any:

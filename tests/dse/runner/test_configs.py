@@ -10,7 +10,7 @@ from dse.spec import load_spec
 
 CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs").glob("*.yaml"))
 EXPECTED = {"quickstart", "seed000_fcnn_mnist", "seed000_snr", "seed002_one_cycle", "seed001_hasgd",
-            "seed004_retrain", "hardware_pareto", "inference_pcm", "inference_sweep"}
+            "seed004_retrain", "hardware_pareto", "inference_pcm", "asymmetric_devices", "inference_sweep"}
 
 
 def test_the_issue_s_ready_studies_are_all_there():
@@ -55,6 +55,19 @@ def test_the_quickstart_front_is_a_real_trade_off(ray_session, tmp_path):
     energies = [r.metrics["energy_per_inference_nj"] for r in front]
     assert len(designs) >= 4, [r.params for r in front]
     assert max(energies) >= 2 * min(energies)
+
+
+def test_the_asymmetric_devices_study_crosses_families_and_algorithms():
+    spec = load_spec(CONFIGS[[p.stem for p in CONFIGS].index("asymmetric_devices")])
+    presets = next(p for p in spec.parameters if p.target == "hardware.preset").values
+    for family in ("reram_es", "reram_sb", "ecram"):
+        assert family in presets
+        for algo in ("tiki_taka", "ttv2", "c_ttv2", "agad"):
+            assert f"{algo}_{family}" in presets
+    targets = {p.target for p in spec.parameters}
+    assert {"hardware.device.fast.reference_mean", "hardware.device.fast.dw_min"} <= targets
+    assert spec.grid_size() == 40
+    assert spec.base["model"]["activation"] == "sigmoid" and spec.base["training"]["batch_size"] == 10
 
 
 def test_the_paper_and_inference_sweeps_train_once_per_training_configuration():
