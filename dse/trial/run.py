@@ -99,6 +99,7 @@ run_trial.metric_names = MetricNames(  # type: ignore[attr-defined]
         "energy_per_inference_nj", "latency_per_inference_us", "area_mm2", "tops_per_w", "tops", "tops_per_mm2",
         "inferences_per_s", "train_energy_mj", "train_update_time_s",
         "pretrained_test_accuracy", "programmed_test_accuracy", "retrain_gain",
+        "accuracy_drift", "accuracy_drift_compensated",
     }),
     patterns=(r"accuracy_drift_[0-9p]+(y|d|h|min|s)(_compensated)?", r"accuracy_snr_m?[0-9p]+db"),
     examples=("accuracy_drift_1h_compensated", "accuracy_snr_18db"),

@@ -42,6 +42,7 @@ def test_a_stored_training_is_loaded_and_gives_the_metrics_of_training_anew(tmp_
     assert reused["train_time_s"] == fresh["train_time_s"]  # the training's own time
     assert [r["epoch"] for r in reports[1]] == [1, 2] and reports[1] == reports[0]  # replayed
     assert reused["_details"]["cost"] == fresh["_details"]["cost"]
+    assert all(run_trial.metric_names.produces(name) for name in _metrics(fresh))  # declared for specs
     # The file loads on its own into an analog model with its RPU config.
     loaded = load_analog_model(ModelStore(tmp_path).path(key))
     assert loaded.metadata["training_key"] == key and loaded.rpu_config.modifier.active
