@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         if history:
             finished = sum(1 for r in history if r.state in EVALUATED_STATES)
             print(f"resuming {spec.name} from {directory}: {finished} finished trials kept, "
-                  f"{len(history) - finished} interrupted re-run", file=sys.stderr)
+                  f"{len(history) - finished} unfinished re-run", file=sys.stderr)
         listeners = [] if args.quiet else [ProgressBar(sys.stderr)]
         runner = RayTuneRunner(spec, results, history=history, listeners=listeners, address=args.address,
                                trial_fn=args.trial_fn or DEFAULT_TRIAL_FN, num_cpus=args.num_cpus)
