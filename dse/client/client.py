@@ -253,6 +253,19 @@ class Client:
 
         return records_from_tables(self.trials_table(study_id), self.trials_table(study_id, "measurements"))
 
+    def download_model(self, study_id: str, number: int, path: str | os.PathLike[str], *, repeat: int = 0) -> Path:
+        """Write trial ``number``'s trained model (its training on the trial's evaluation chip,
+        ``GET /v1/studies/{id}/trials/{n}/model``) to ``path`` and return it; load it with
+        ``simulator.load_analog_model(path)``."""
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise ClientConfigError(f"number: got {number!r}; accepted: a trial number >= 0")
+        response = self._get(f"/v1/studies/{_id(study_id)}/trials/{number}/model", params={"repeat": repeat})
+        out = Path(path)
+        part = out.with_name(out.name + ".part")
+        part.write_bytes(response.content)
+        part.replace(out)
+        return out
+
     def spec(self, study_id: str) -> StudySpec:
         """The study's spec as a :class:`~dse.spec.StudySpec`."""
         from dse.spec import load_spec

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
     p.add_argument("--data-dir", default=None, help="override dataset.data_dir")
     p.add_argument("--threads", type=int, default=None, help="torch threads for the trial")
+    p.add_argument("--model-store", default=None, metavar="DIR",
+                   help="load the trained model from DIR when its training key is stored there (only "
+                        "evaluate), else train and keep it there (docs/trials.md)")
     p.add_argument("--json", action="store_true",
                    help="print the final metrics as one JSON object (the cost breakdown under 'details')")
     p.add_argument("--validate", action="store_true",
@@ -72,7 +75,17 @@ def _run(args: argparse.Namespace) -> int:
 
     from dse.results import split_details
 
-    metrics, details = split_details(run_trial(normalized, progress, num_threads=args.threads))
+    models = None
+    if args.model_store:
+        from dse.models import ModelStore, StoreSource
+
+        models = StoreSource(ModelStore(args.model_store), {"study": "", "trial_id": "dse-trial", "repeat": 0})
+    metrics, details = split_details(run_trial(normalized, progress, num_threads=args.threads, models=models))
+    training = (details or {}).get("training")
+    if training:
+        print(f"training {training['training_key']}: "
+              + ("loaded from the store" if training["reused_training"] else "trained")
+              + (f" ({args.model_store})" if args.model_store else ""), file=sys.stderr)
     if args.json:
         print(json.dumps({**metrics, "details": details}, sort_keys=True))
         return 0

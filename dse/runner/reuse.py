@@ -35,15 +35,15 @@ def run_keys(config: Mapping[str, Any]) -> dict[str, str]:
     detector retraining only); ``{}`` when the config is not a valid trial config (the trial then
     runs, and fails with its own error)."""
     from dse.errors import SpecError
-    from dse.trial.config import pretraining_config, training_key
+    from dse.trial.config.stages import pretraining_key, training_key
 
     try:
         keys = {KEY_FIELD: training_key(config)}
-        pre = pretraining_config(config)
+        pre = pretraining_key(config)
     except (SpecError, ValueError, TypeError):
         return {}
     if pre is not None:
-        keys[PRETRAINING_FIELD] = training_key(pre)
+        keys[PRETRAINING_FIELD] = pre
     return keys
 
 

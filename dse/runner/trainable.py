@@ -102,6 +102,7 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
     final: dict[str, Any] = {"_kind": "final", "_started": started, **{f"_{k}": v for k, v in node.items()}}
     per_repeat: list[dict[str, Any]] = []
     details: list[dict[str, Any] | None] = []
+    replayed: list[dict[str, Any]] = []
     error: str | None = None
     try:
         fn = resolve_trial_fn(setup.trial_fn)
@@ -116,7 +117,10 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
 
                 kwargs["models"] = BrokerSource(setup.models, {"study": setup.study, "trial_id": payload["trial_id"],
                                                                "repeat": repeat})
-            metrics = fn(run["config"], reporter, **kwargs)
+            try:
+                metrics = fn(run["config"], reporter, **kwargs)
+            finally:
+                replayed.extend(reporter.replayed)
             if not isinstance(metrics, Mapping):
                 numeric_metrics(metrics, repeat)  # raises the TrialError that names the problem
             metrics, extra = split_details(metrics)
@@ -133,6 +137,7 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
         _error=error,
         _repeats=per_repeat,
         _details=details if any(d is not None for d in details) else None,
+        _replayed=replayed or None,
         _finished=time.time(),
     )
     tune.report(final)
@@ -146,6 +151,21 @@ class _EpochReporter:
         self.scheduler_metric = scheduler_metric
         self.node_id = node_id
         self.count = 0
+        self.replayed: list[dict[str, Any]] = []
+        """Epochs of a stored training replayed without a scheduler to see them: they travel with
+        the final report (one round trip instead of one per epoch)."""
+
+    def replay(self, reports: list[Mapping[str, Any]]) -> None:
+        """The per-epoch reports of a stored training: sent at once when the scheduler decides
+        on them (ASHA), else kept for the final report."""
+        if self.scheduler_metric is not None:
+            for values in reports:
+                self(values)
+            return
+        for values in reports:
+            self.count += 1
+            clean = {k: _plain(v) for k, v in dict(values).items()}
+            self.replayed.append({"_repeat": self.repeat, "_epoch": clean.get("epoch", self.count), "_values": clean})
 
     def __call__(self, values: Mapping[str, Any]) -> None:
         from ray import tune

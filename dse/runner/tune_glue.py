@@ -136,6 +136,8 @@ class LoopCallback(_LoopUser, Callback):
         final = self._finals.pop(trial_id, None)
         epoch = self._last_epoch.pop(trial_id, None)
         if final is not None:
+            for replayed in final.get("_replayed") or ():  # a stored training's epochs, sent at once
+                self.loop.trial_epoch(trial_id, int(replayed.get("_repeat", 0)), replayed.get("_values") or {})
             self.loop.trial_finished(trial_id, outcome_from_final(final))
         elif self.loop.stop_reason is not None:
             self.loop.trial_ended(trial_id, TrialState.CANCELLED, f"study stopped ({self.loop.stop_reason})")

@@ -217,9 +217,7 @@ class TrialRun:
             trained_by, reused = origin, False
         else:
             self.model, training, trained_by = loaded.model, loaded.training, loaded.trained_by
-            for values in training.get("reports") or ():
-                if self.report is not None:
-                    self.report(dict(values))
+            self._replay(training.get("reports") or ())
             reused = True
         metrics = self.evaluate_stage(training)
         metrics[DETAILS_KEY]["training"] = {"training_key": key, "reused_training": reused,
@@ -315,9 +313,19 @@ class TrialRun:
         self.pulse_log = analog.pulse_log(self.model)
         self.generator.set_state(_bytes_tensor(resume["generator"]))
         torch.set_rng_state(_bytes_tensor(resume["torch_rng"]))
-        for values in training.get("reports") or ():
-            self.reports.append(dict(values))
-            if self.report is not None:
+        self.reports.extend(dict(values) for values in training.get("reports") or ())
+        self._replay(training.get("reports") or ())
+
+    def _replay(self, reports: Any) -> None:
+        """Hand a stored training's per-epoch reports to ``report`` (at once, through its
+        ``replay`` method when it has one)."""
+        if self.report is None or not reports:
+            return
+        replay = getattr(self.report, "replay", None)
+        if callable(replay):
+            replay([dict(values) for values in reports])
+        else:
+            for values in reports:
                 self.report(dict(values))
 
     def _random_state(self) -> dict[str, Any]:

@@ -114,12 +114,53 @@ def evaluation_part(config: Mapping[str, Any] | TrialConfig) -> dict[str, Any]:
     return {name: data[name] for name, stage in section_stages().items() if stage == "evaluation"}
 
 
+_KEYS: dict[str, str] = {}
+"""Training keys of plain configs already seen, by the JSON of their training sections (a study's
+trials share a few trainings: the driver computes each key once)."""
+
+_MAX_KEYS = 4096
+
+
 def training_key(config: Mapping[str, Any] | TrialConfig) -> str:
     """The key of a trial config's training stage: the first 24 hex digits of the SHA-256 of
-    :func:`training_part` as canonical JSON (with :data:`TRAINING_KEY_VERSION`)."""
-    doc = {"version": TRAINING_KEY_VERSION, **training_part(config)}
+    :func:`training_part` as canonical JSON (with :data:`TRAINING_KEY_VERSION`).
+
+    Only the training sections of a plain config are read (an invalid ``evaluation`` or
+    ``inference`` section is the trial's error, not the key's)."""
+    if isinstance(config, TrialConfig):
+        return _key(training_part(config))
+    if not isinstance(config, Mapping):
+        raise SpecError("", f"a trial config must be a mapping; got {type(config).__name__}")
+    stages = section_stages()
+    raw = {k: v for k, v in config.items() if stages.get(k, "training") != "evaluation"}
+    try:
+        memo = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return _key(training_part(raw))
+    key = _KEYS.get(memo)
+    if key is None:
+        key = _key(training_part(raw))
+        if len(_KEYS) >= _MAX_KEYS:
+            _KEYS.clear()
+        _KEYS[memo] = key
+    return key
+
+
+def _key(part: Mapping[str, Any]) -> str:
+    doc = {"version": TRAINING_KEY_VERSION, **part}
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def pretraining_key(config: Mapping[str, Any]) -> str | None:
+    """The training key of :func:`pretraining_config` of a plain config (None unless it retrains
+    a detector), computed from its training sections like :func:`training_key`."""
+    algorithm = config.get("algorithm") if isinstance(config, Mapping) else None
+    kind = algorithm if isinstance(algorithm, str) else (algorithm or {}).get("type") if isinstance(
+        algorithm, Mapping) else None
+    if kind != "detector_retrain":
+        return None
+    return training_key({**config, "algorithm": {"type": "analog_sgd"}})
 
 
 def pretraining_config(config: Mapping[str, Any] | TrialConfig) -> TrialConfig | None:
@@ -143,5 +184,5 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON data: {type(value).__name__}")
 
 
-__all__ = ["STAGES", "TRAINING_KEY_VERSION", "Stage", "evaluation_part", "pretraining_config", "section_stages",
-           "stage_of", "training_key", "training_part"]
+__all__ = ["STAGES", "TRAINING_KEY_VERSION", "Stage", "evaluation_part", "pretraining_config", "pretraining_key",
+           "section_stages", "stage_of", "training_key", "training_part"]

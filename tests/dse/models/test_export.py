@@ -63,3 +63,23 @@ def test_export_errors_name_what_exists(results, tmp_path, capsys) -> None:
     assert main(["model", "export", str(results), "0", "-o", str(tmp_path / "x"),
                  "--model-store", str(tmp_path / "empty")]) != 0
     assert "no stored model for training key" in capsys.readouterr().err
+
+
+def test_dse_trial_with_a_model_store_trains_once(tmp_path, capsys) -> None:
+    import json
+
+    import yaml
+
+    path = tmp_path / "trial.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    store = tmp_path / "store"
+    assert main(["trial", str(path), "--model-store", str(store), "--json", "--threads", "1"]) == 0
+    first = capsys.readouterr()
+    assert "trained (" in first.err
+    assert main(["trial", str(path), "--model-store", str(store), "--json", "--threads", "1",
+                 "--set", "inference.forward.out_bits=5"]) == 0
+    second = capsys.readouterr()
+    assert "loaded from the store" in second.err
+    a, b = json.loads(first.out), json.loads(second.out)
+    assert b["details"]["training"]["training_key"] == a["details"]["training"]["training_key"]
+    assert b["train_loss"] == a["train_loss"] and len(list(ModelStore(store).keys())) == 1

@@ -58,3 +58,14 @@ def test_store_location_and_source(tmp_path) -> None:
     assert source.fetch(KEY) is None
     source.keep(KEY, wrap(b"x"))
     assert unwrap(source.fetch(KEY)) == b"x" and source.origin["trial_id"] == "t00001"
+
+
+def test_the_store_and_the_keys_load_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, dse.models, dse.runner.reuse, dse.trial.config as c\n"
+            "c.training_key({})\n"
+            "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] in {'torch', 'ray'})))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -126,3 +126,17 @@ def test_the_inference_section_is_checked_and_normalized() -> None:
     with pytest.raises(SpecError) as err:
         validate_trial_config({**BASE, "inference": 5})
     assert err.value.path == "inference"
+
+
+def test_the_pretraining_key_is_the_key_of_the_trial_as_analog_sgd() -> None:
+    from dse.trial.config import pretraining_config
+    from dse.trial.config.stages import pretraining_key
+
+    detector = {**BASE, "algorithm": {"type": "detector_retrain", "alpha": 0.5}, "hardware": "ideal"}
+    other_alpha = {**detector, "algorithm": {"type": "detector_retrain", "alpha": 2.0, "retrain_layers": 1}}
+    assert pretraining_key(detector) == training_key(pretraining_config(detector))
+    assert pretraining_key(detector) == pretraining_key(other_alpha)
+    assert training_key(detector) != training_key(other_alpha)
+    assert pretraining_key(detector) == training_key({**detector, "algorithm": "analog_sgd"})
+    assert pretraining_key(BASE) is None and pretraining_config(BASE) is None
+    assert pretraining_key({**detector, "algorithm": "detector_retrain"}) == pretraining_key(detector)
