@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +58,16 @@ def ray_client_cluster() -> Iterator[tuple[str, dict[str, str]]]:
             _stop(nodes)
         else:
             pytest.fail("could not start a Ray head node in 3 attempts")
+        # The Ray Client server starts after the node registers: wait until it accepts connections.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", client_port), timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the Ray Client server never listened on port {client_port}")
+                time.sleep(0.5)
         # _start_node gives each node 1 CPU: the driver task takes none, trials one each.
         yield f"ray://127.0.0.1:{client_port}", env
     finally:
@@ -136,7 +148,6 @@ def test_the_service_runs_studies_through_ray_client(ray_client_cluster: tuple[s
 def test_ctrl_c_reaches_the_driver_on_the_cluster(ray_client_cluster: tuple[str, dict[str, str]],
                                                   tmp_path: Path) -> None:
     import signal
-    import time
 
     address, env = ray_client_cluster
     spec = tmp_path / "study.yaml"
