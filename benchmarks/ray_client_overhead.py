@@ -94,7 +94,8 @@ def main() -> int:
     token = temp / "token"
     token.write_text(secrets.token_hex(32))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "DSE_"))}
-    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
+               RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180")  # a session's server start on a busy host
     port, client_port = free_port(), free_port()
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--port", str(port), "--ray-client-server-port", str(client_port),

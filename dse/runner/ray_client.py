@@ -130,9 +130,12 @@ def connect_ray_client(address: str) -> Any:
     try:
         return ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        hint = ("; the head could not start a session's server in time: on a busy head raise "
+                "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S (default 30) in the head's environment"
+                if "Starting Ray client server failed" in str(exc) else "")
         raise DSEError(
             f"cannot connect to the Ray Client server at {address!r}: {exc}. It listens on the head "
-            "node (`ray start --head --ray-client-server-port 10001`; KubeRay's head service port 10001)"
+            f"node (`ray start --head --ray-client-server-port 10001`; KubeRay's head service port 10001){hint}"
         ) from exc
 
 

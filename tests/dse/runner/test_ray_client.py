@@ -46,7 +46,10 @@ def ray_client_cluster() -> Iterator[tuple[str, dict[str, str]]]:
     token.write_text(secrets.token_hex(32))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "DSE_"))}
     env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT),
+               # The head starts a server process per client session and gives it 30 s by default,
+               # which a loaded 2-core machine can exceed.
+               RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180")
     nodes: list[subprocess.Popen] = []
     try:
         for _attempt in range(3):  # a free port can be taken by another process before Ray binds it
