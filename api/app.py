@@ -17,9 +17,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.middleware import BodyLimitMiddleware
+from api.middleware import BodyLimitMiddleware, UrlTextMiddleware
 from api.openapi import install_openapi
-from api.routes import dashboard, health, results, studies, trials
+from api.routes import dashboard, health, models, results, studies, trials
 from api.settings import Settings, get_settings
 from api.snapshot import ResultsCache
 from api.store import SqlStore
@@ -66,9 +66,11 @@ def create_app(settings: Settings | None = None, *, store: SqlStore | None = Non
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UrlTextMiddleware)
     app.include_router(health.router)
     app.include_router(studies.router, prefix="/v1")
     app.include_router(trials.router, prefix="/v1")
+    app.include_router(models.router, prefix="/v1")
     app.include_router(results.router, prefix="/v1")
     app.include_router(dashboard.router)
     _install_docs(app)

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +73,11 @@ def _run(args: argparse.Namespace) -> int:
     }
     if args.no_run_studies:
         overrides["run_studies"] = False
+    generated = None
+    if not any(os.environ.get(f"DSE_{n}") for n in ("WRITE_TOKENS", "READ_TOKENS", "ANONYMOUS_ACCESS")):
+        # Plain `dse serve` on a fresh machine: a token for this run, as Jupyter does.
+        generated = secrets.token_urlsafe(24)
+        overrides["write_tokens"] = (generated,)
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -80,6 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _announce(settings, generated)
     common = {
         "host": settings.host,
         "port": settings.port,
@@ -94,6 +106,25 @@ def _run(args: argparse.Namespace) -> int:
     # Worker processes build the app from the environment: hand the flags down through it.
     for name, value in overrides.items():
         if value is not None:
-            os.environ[f"DSE_{name.upper()}"] = str(value)
+            os.environ[f"DSE_{name.upper()}"] = ",".join(value) if isinstance(value, tuple) else str(value)
     uvicorn.run("api.app:create_app", factory=True, workers=settings.workers, **common)
     return 0
+
+
+def _announce(settings: Settings, generated: str | None) -> None:
+    """Tell the user where the dashboard is (with the generated token), and warn about a
+    service that other machines reach without a token."""
+    from api.settings import is_loopback
+
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{shown}:{settings.port}/"
+    if generated is not None:
+        print(f"dse serve: dashboard and API at {url}#token={generated}\n"
+              f"  (a write token generated for this run: send it as 'Authorization: Bearer {generated}'; "
+              "set DSE_WRITE_TOKENS to choose your own)", file=sys.stderr, flush=True)
+    else:
+        print(f"dse serve: dashboard and API at {url}", file=sys.stderr, flush=True)
+    if settings.anonymous_access != "none" and not is_loopback(settings.host):
+        print(f"dse serve: WARNING: anonymous {settings.anonymous_access} access on {settings.host}, which "
+              "other machines can reach; set DSE_WRITE_TOKENS / DSE_READ_TOKENS instead", file=sys.stderr,
+              flush=True)

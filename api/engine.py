@@ -18,8 +18,10 @@ JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
-def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
-    """A study spec from a request body (JSON or YAML, the CLI's schema); errors name the field."""
+def parse_spec_body(body: bytes, content_type: str | None, trial_function: str | None = None) -> StudySpec:
+    """A study spec from a request body (JSON or YAML, the CLI's schema); errors name the field.
+    Objectives and constraints must name metrics the trial function (``trial_function``, default
+    the engine's) declares."""
     media = (content_type or "application/json").split(";")[0].strip().lower()
     if media not in JSON_TYPES + YAML_TYPES:
         raise ProblemError(
@@ -35,6 +37,8 @@ def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
         ) from None
     try:
         data = json.loads(text) if media in JSON_TYPES else yaml.safe_load(text)
+    except RecursionError:
+        raise _too_deep() from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "JSON" if media in JSON_TYPES else "YAML"
         raise ProblemError(
@@ -47,14 +51,89 @@ def parse_spec_body(body: bytes, content_type: str | None) -> StudySpec:
         raise invalid(
             "body", _short(data), "a mapping (the study spec: name, base, parameters, objectives, ...)"
         )
+    if nesting_depth(data) > MAX_NESTING:
+        raise _too_deep()
+    check_storable(data)
     try:
-        return load_spec(dict(data))
+        spec = load_spec(dict(data))
     except SpecError:
         raise
     except ValueError as exc:
         # A configuration error from below the engine carries the field's dotted path.
         path = getattr(exc, "path", "") or "body"
         raise SpecError(path, getattr(exc, "reason", str(exc))) from None
+    # (dse.trial loads the trial schema, which the service needs only once a spec arrives)
+    from dse.trial.metric_names import DEFAULT_TRIAL_FN, check_study_metrics
+
+    check_study_metrics(spec.objectives, spec.constraints, trial_function or DEFAULT_TRIAL_FN)
+    return spec
+
+
+MAX_NESTING = 64
+"""Deepest nesting of mappings and lists accepted in a submitted spec (a real one needs under 10)."""
+
+
+def nesting_depth(data: Any) -> int:
+    """How deeply mappings and lists nest in ``data`` (a scalar: 0), without recursion; counting
+    stops past :data:`MAX_NESTING`."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, Mapping) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored (SQLite and PostgreSQL alike), or None: PostgreSQL's text
+    and JSONB hold no NUL character and only valid UTF-8 (no lone surrogate)."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains a lone surrogate at position {exc.start}"
+    return None
+
+
+def check_storable(data: Any) -> None:
+    """Raise a 422 naming the first string (key or value) of a submitted spec that a store
+    cannot hold (the path as the spec's errors name it: ``base.model.name``, ``labels.team``)."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, here = stack.pop()
+        if isinstance(node, str):
+            why = text_problem(node)
+            if why is not None:
+                raise invalid(here or "body", _short(node), f"text without NUL characters or lone surrogates ({why})")
+        elif isinstance(node, Mapping):
+            for key, value in node.items():
+                where = f"{here}.{key}" if here else str(key)
+                why = text_problem(key) if isinstance(key, str) else None
+                if why is not None:
+                    raise invalid(f"{here or 'body'} (a key)", _short(key),
+                                  f"text without NUL characters or lone surrogates ({why})")
+                stack.append((value, where))
+        elif isinstance(node, list):
+            stack.extend((value, f"{here}[{i}]") for i, value in enumerate(node))
+
+
+def _too_deep() -> ProblemError:
+    message = f"nested too deeply; accepted: mappings and lists at most {MAX_NESTING} levels deep"
+    return ProblemError(422, "invalid-request", f"body: {message}", errors=[{"path": "body", "message": message}])
+
+
+def check_resources(spec: StudySpec, node_cpus: float | None, node_gpus: float | None) -> None:
+    """A 422 when one trial asks for more CPUs or GPUs than the cluster's largest node has."""
+    for name, asked, most in (("cpus", spec.resources.cpus, node_cpus), ("gpus", spec.resources.gpus, node_gpus)):
+        if most is not None and asked > most:
+            raise invalid(f"resources.{name}", asked,
+                          f"at most {most:g}, the {name.upper()} of the cluster's largest node (a trial "
+                          "asking for more could never start)")
 
 
 def spec_dict(spec: StudySpec) -> dict[str, Any]:

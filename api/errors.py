@@ -191,9 +191,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem(
-            exc.status_code, None, detail, instance=_instance(request), headers=getattr(exc, "headers", None)
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            # The router stops at the first route whose path matches: list every route's methods.
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem(exc.status_code, None, detail, instance=_instance(request), headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -201,6 +203,31 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(
             500, "internal", "internal error; the service log has the details", instance=_instance(request)
         )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's (what a 405's ``Allow``
+    header lists), sorted."""
+    app = request.app
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = app.state.allow_table = _route_table(app.router.routes, "")
+    path = request.scope.get("path", "")
+    return sorted({m for regex, methods in table if regex.match(path) for m in methods})
+
+
+def _route_table(routes: Any, prefix: str) -> list[tuple[Any, frozenset[str]]]:
+    """(path regex, methods) of every route, included routers' routes under their prefix."""
+    from starlette.routing import compile_path
+
+    out: list[tuple[Any, frozenset[str]]] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # an included router
+        if inner is not None:
+            out += _route_table(inner.routes, prefix + getattr(route.include_context, "prefix", ""))
+        elif getattr(route, "methods", None) and isinstance(getattr(route, "path", None), str):
+            out.append((compile_path(prefix + route.path)[0], frozenset(route.methods)))
+    return out
 
 
 def _short(value: Any, limit: int = 120) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -18,7 +18,7 @@ def iso(ts: float | None) -> str | None:
     """Seconds since the epoch as an RFC 3339 UTC timestamp (``2026-01-31T12:00:00.5Z``)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 class Problem(BaseModel):
@@ -113,6 +113,9 @@ class TrialOut(BaseModel):
     duration_s: float | None
     node: str | None
     error: str | None
+    attempts: int = Field(0, description="Starts of the trial: 1 for a trial that ran once, one more for "
+                                         "each restart after its worker was lost and each re-run after "
+                                         "its study was interrupted")
 
 
 class TrialDetail(TrialOut):
@@ -123,7 +126,12 @@ class TrialDetail(TrialOut):
     details: list[dict[str, Any] | None] = Field(
         default_factory=list,
         description="Non-metric data of each repeat: under 'cost' the per-layer, per-component cost "
-                    "breakdown (see docs/cost-model.md), under 'training_cost' that of pulsed training")
+                    "breakdown (see docs/cost-model.md), under 'training_cost' that of pulsed training, "
+                    "under 'training' how its network was trained")
+    training: list[dict[str, Any] | None] = Field(
+        default_factory=list,
+        description="Per repeat: training_key, reused_training (the stored model of an earlier trial was "
+                    "loaded) and trained_by (study, trial_id, repeat of the trial that trained it)")
 
 
 class TrialPage(BaseModel):

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     """What a request without a token may do: ``none`` (401), ``read`` or ``write`` (for a
     single-user machine). With no tokens configured at all, this must not be ``none``."""
 
+    allow_public_anonymous_write: bool = False
+    """Serve anonymous write access on a host other than loopback (anyone who reaches the port
+    may submit studies, which run code paths of this machine): refused unless this is set."""
+
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest request body accepted, in bytes; larger bodies get 413."""
 
@@ -84,9 +88,22 @@ class Settings(BaseSettings):
     """Folder for the study runners' logs (``<study-id>.log``); unset: next to a SQLite
     database, or the system temp folder."""
 
+    model_store: str | None = None
+    """Directory of the trained models, shared by every study of the service (a training done by
+    one study is reused by the others; ``GET /v1/studies/{id}/trials/{n}/model`` reads it);
+    unset: ``models/`` next to a SQLite database, or ``dse-models`` in the system temp folder."""
+
     trial_function: str | None = None
     """Import path ``module:function`` of the trial function the engine runs; unset: the
     engine's default (``dse.trial.run:run_trial``)."""
+
+    node_cpus: float | None = Field(default=None, gt=0)
+    """CPUs of the largest worker node of the cluster the runners use, when known: a study
+    whose trials ask for more (``resources.cpus``) could never start one and is rejected at
+    submit. Unset: not checked here (the runner refuses it before any trial)."""
+
+    node_gpus: float | None = Field(default=None, ge=0)
+    """GPUs of the worker node with the most GPUs, when known (``resources.gpus``, as above)."""
 
     @field_validator("read_tokens", "write_tokens", mode="before")
     @classmethod
@@ -108,6 +125,13 @@ class Settings(BaseSettings):
                 f"lease_s: got {self.lease_s!r} with heartbeat_s = {self.heartbeat_s!r}; "
                 "accepted: lease_s >= 2 * heartbeat_s"
             )
+        if (self.anonymous_access == "write" and not is_loopback(self.host)
+                and not self.allow_public_anonymous_write):
+            raise ValueError(
+                f"anonymous_access: got 'write' with host {self.host!r}, which other machines can "
+                "reach; accepted: write tokens (DSE_WRITE_TOKENS), host 127.0.0.1, or "
+                "DSE_ALLOW_PUBLIC_ANONYMOUS_WRITE=true to accept the risk"
+            )
         overlap = set(self.read_tokens) & set(self.write_tokens)
         if overlap:
             raise ValueError(
@@ -115,6 +139,19 @@ class Settings(BaseSettings):
                 "accepted: each token in one list"
             )
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that only this machine reaches (``127.0.0.1``,
+    ``localhost``, ``::1``)."""
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @functools.cache

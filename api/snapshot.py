@@ -156,6 +156,7 @@ def trial_json(t: TrialInfo, *, detail: bool = False) -> dict[str, Any]:
         "duration_s": None if t.started_at is None or t.finished_at is None else t.finished_at - t.started_at,
         "node": t.node,
         "error": t.error,
+        "attempts": t.attempts,
     }
     if detail:
         out["repeat_metrics"] = [_metrics_json(m) for m in t.repeat_metrics]
@@ -169,6 +170,7 @@ def trial_json(t: TrialInfo, *, detail: bool = False) -> dict[str, Any]:
             for m in t.measurements or ()
         ]
         out["details"] = list(t.details or ())
+        out["training"] = [d.get("training") if isinstance(d, dict) else None for d in out["details"]]
     return out
 
 

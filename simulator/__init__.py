@@ -34,6 +34,8 @@ _LAZY = {
     "n_tiles": "simulator.layers",
     "AnalogSGD": "simulator.optim",
     "RandomSource": "simulator.rng",
+    "load_analog_model": "simulator.checkpoint",
+    "save_analog_model": "simulator.checkpoint",
 }
 
 __all__ = [
@@ -51,8 +53,10 @@ __all__ = [
     "analog_layers",
     "convert_to_analog",
     "get_preset",
+    "load_analog_model",
     "n_tiles",
     "preset_names",
+    "save_analog_model",
 ]
 
 

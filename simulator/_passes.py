@@ -9,14 +9,61 @@ the pulsed update.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from simulator.mapping import TileArray
+__all__ = ["AnalogMVM", "ArrayView", "Effective", "abs_max", "effective_weights"]
 
-__all__ = ["AnalogMVM", "Effective", "abs_max", "effective_weights"]
+
+class ArrayView(Protocol):
+    """What the passes read and keep on the array they run (:class:`~simulator.mapping.ArrayView`,
+    which imports this module; the passes never import the array)."""
+
+    weight: torch.Tensor
+    """Stacked weights of every tile."""
+    rpu: Any
+    """The array's :class:`~simulator.configs.rpu.RPUConfig`."""
+    fwd: Any
+    """Forward periphery (:class:`~simulator.io.AnalogIO`)."""
+    bwd: Any
+    """Backward periphery."""
+    rng: Any
+    """The array's :class:`~simulator.rng.RandomSource`."""
+    training: bool
+    """Module training mode."""
+    is_pulsed: bool
+    """Weights trained by pulsed updates (the passes stash ``(x, d)``)."""
+    perturbation: Any
+    """Programmed-weight perturbation of inference, or None."""
+    out_factor: Any
+    """Digital output factor (weight scaling, drift compensation), or None."""
+    stacked: Any
+    """The stacked updater of equal tiles, or None."""
+    unstacked: Any
+    """Tiles updated one by one."""
+    in_features: int
+    """Layer inputs (the analog bias column included)."""
+    n_row: int
+    """Tile rows of the grid (input splits)."""
+    n_col: int
+    """Tile columns of the grid (output splits)."""
+    n_tiles: int
+    """Tiles in the array."""
+    tile_in: int
+    """Inputs per tile."""
+    tile_out: int
+    """Outputs per tile."""
+    _cache: Any
+    _token: Any
+    _in_valid: Any
+    _padded_grad: Any
+    _stash: Any
+    _row_mask: Any
+
+    def _stack_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def _gather_outputs(self, y: torch.Tensor) -> torch.Tensor: ...
 
 
 def abs_max(w: torch.Tensor, per_row: bool) -> torch.Tensor:
@@ -48,7 +95,7 @@ class Effective:
         self.stored = False  # w is a view of the stored weights (no perturbation or noise)
 
 
-def effective_weights(array: TileArray) -> Effective:
+def effective_weights(array: ArrayView) -> Effective:
     """What the MVMs of the next pass read.
 
     The noise-free part (perturbation, weight scaling, ``|w|``, the amplitude of training noise)
@@ -72,7 +119,7 @@ def effective_weights(array: TileArray) -> Effective:
     return eff
 
 
-def _clean(array: TileArray) -> Effective:
+def _clean(array: ArrayView) -> Effective:
     w = array.stacked().detach()
     if array.perturbation is not None:
         w = w + array.perturbation
@@ -116,7 +163,7 @@ class AnalogMVM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                array: TileArray) -> torch.Tensor:
+                array: ArrayView) -> torch.Tensor:
         eff = effective_weights(array)
         slots, tiles = array._stack_inputs(x)
         y = array.fwd.mvm(tiles, eff.w, array.rng, w_abs=eff.w_abs, row_scale=eff.row,
@@ -132,7 +179,7 @@ class AnalogMVM(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        array: TileArray = ctx.array
+        array: ArrayView = ctx.array
         slots, w, mult, row, bwd_gain = ctx.saved_tensors
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
@@ -152,7 +199,7 @@ class AnalogMVM(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None
 
 
-def _input_grad(array: TileArray, grad: torch.Tensor, w: torch.Tensor, mult: torch.Tensor | None,
+def _input_grad(array: ArrayView, grad: torch.Tensor, w: torch.Tensor, mult: torch.Tensor | None,
                 row: torch.Tensor | None, bwd_gain: torch.Tensor | None) -> torch.Tensor:
     n = grad.shape[0]
     g = array._padded_grad(grad).view(n, array.n_col, array.tile_out).transpose(0, 1)

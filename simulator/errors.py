@@ -19,7 +19,12 @@ class ConfigError(SimulatorError, ValueError):
         self.reason = message
         super().__init__(f"{path}: {message}" if path else message)
 
-    def prefixed(self, prefix: str) -> "ConfigError":
+    def prefixed(self, prefix: str) -> ConfigError:
         """The same error with ``prefix`` put in front of its path (for nested configs)."""
         path = f"{prefix}.{self.path}" if self.path else prefix
         return ConfigError(path, self.reason)
+
+
+class CheckpointError(SimulatorError):
+    """A model file that cannot be loaded: not a model file, truncated, or its checksum does not
+    match (the file is corrupt and must not be used)."""

@@ -55,6 +55,8 @@ __all__ = [
     "perturbed",
     "program",
     "readout",
+    "reconfigure",
+    "reseed",
     "reset",
 ]
 
@@ -330,6 +332,45 @@ def io_overrides(model: nn.Module, overrides: Mapping[str, Any]) -> Iterator[Non
             a.rpu, a.fwd, a.bwd = rpu, fwd, bwd
             a._ideal_cfg = rpu.is_ideal
             a.touch()
+
+
+_RECONFIGURABLE = ("forward", "backward", "noise", "cost")
+
+
+def reconfigure(model: nn.Module, overrides: Mapping[str, Any]) -> None:
+    """Set ``forward.*``, ``backward.*``, ``noise.*`` and ``cost.*`` fields of every analog
+    layer's RPU config for good: the trained weights are read (and later programmed and priced)
+    as on another chip. The device, update and mapping stay: they define the stored weights.
+
+    Example: ``reconfigure(model, {"forward.out_bits": 6, "noise.programming.scale": 2.0})``.
+    Raises :class:`ConfigError` naming a path outside those fields or an invalid value, before
+    anything changes.
+    """
+    for path in overrides:
+        if path.split(".")[0] not in _RECONFIGURABLE:
+            raise ConfigError(path, "only the periphery, the inference noise and the cost can change "
+                                    "after training; accepted: paths under "
+                                    + ", ".join(f + "." for f in _RECONFIGURABLE))
+    if not overrides:
+        return
+    layers = analog_layers(model)
+    new_cfgs = {id(m): m.array.rpu.with_overrides(overrides) for _, m in layers}  # validate first
+    for _, m in layers:
+        cfg = new_cfgs[id(m)]
+        a = m.array
+        a.rpu, a.fwd, a.bwd = cfg, AnalogIO(cfg.forward), AnalogIO(cfg.backward)
+        a._ideal_cfg = cfg.is_ideal
+        m.rpu_config = cfg
+        a.touch()
+
+
+def reseed(model: nn.Module, seed: int) -> None:
+    """Restart the random stream of every analog layer's periphery (forward and backward noise,
+    stochastic rounding) from ``seed`` and the layer's position, so that what follows (an
+    evaluation) draws the same numbers whatever ran before."""
+    for index, (_, m) in enumerate(analog_layers(model)):
+        a = m.array
+        a.rng = RandomSource(derive_seed(seed, 9, index), device=a.weight.device, mode=a.rpu.update.rng)
 
 
 def at_forward_snr(model: nn.Module, snr_db: float) -> Any:

@@ -113,3 +113,17 @@ class RandomSource:
         values = [int(v) for v in state["offsets"].tolist()]
         gauss = float(state["offsets_gauss"]) if values[-1] == 1 else None
         self._offsets.setstate((values[0], tuple(values[1:-1]), gauss))
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """A well-mixed 63-bit seed from ``seed`` and integer keys (splitmix64 steps)."""
+    z = int(seed) & _MASK64
+    for key in (*keys, 0x9E3779B9):
+        z = (z + 0x9E3779B97F4A7C15 + (int(key) & _MASK64)) & _MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        z ^= z >> 31
+    return z >> 1

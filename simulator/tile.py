@@ -9,39 +9,38 @@ device-to-device variation with the tile's own seed).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from simulator.configs.rpu import RPUConfig
-from simulator.pulsed import PulsedUpdater
-from simulator.rng import RandomSource
-
-if TYPE_CHECKING:
-    from simulator.mapping import TileArray
-
-__all__ = ["AnalogTile", "derive_seed"]
-
-_MASK64 = (1 << 64) - 1
+from simulator.pulsed import make_updater
+from simulator.rng import RandomSource, derive_seed  # derive_seed re-exported (simulator.tile.derive_seed)
 
 
-def derive_seed(seed: int, *keys: int) -> int:
-    """A well-mixed 63-bit seed from ``seed`` and integer keys (splitmix64 steps)."""
-    z = int(seed) & _MASK64
-    for key in (*keys, 0x9E3779B9):
-        z = (z + 0x9E3779B97F4A7C15 + (int(key) & _MASK64)) & _MASK64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-        z ^= z >> 31
-    return z >> 1
+class TileHost(Protocol):
+    """What a tile reads of the array that owns it (:class:`~simulator.mapping.TileArray`,
+    which imports this module; a tile never imports the array)."""
 
+    n_col: int
+    """Tiles per row of the array's grid."""
+    n_tiles: int
+    """Tiles in the array."""
+    tile_in: int
+    """Inputs per tile."""
+    tile_out: int
+    """Outputs per tile."""
+    weight: torch.Tensor
+    """The array's stacked weights, all tiles in one parameter."""
+
+__all__ = ["AnalogTile", "TileHost", "derive_seed"]
 
 class AnalogTile(nn.Module):
     """Tile ``(row, col)`` of an array: inputs ``in_offset:in_offset+in_size`` of the layer (the
     analog bias column counts as an input), outputs ``out_offset:out_offset+out_size``."""
 
-    def __init__(self, array: TileArray, row: int, col: int, in_offset: int, in_size: int,
+    def __init__(self, array: TileHost, row: int, col: int, in_offset: int, in_size: int,
                  out_offset: int, out_size: int, rpu: RPUConfig, seed: int,
                  dtype: torch.dtype, device: torch.device) -> None:
         super().__init__()
@@ -54,7 +53,7 @@ class AnalogTile(nn.Module):
         self._block: torch.Tensor | None = None
         if rpu.is_pulsed:
             rng = RandomSource(seed, device=device, mode=rpu.update.rng)
-            self.updater = PulsedUpdater(rpu.device, rpu.update, out_size, in_size, rng, dtype=dtype)
+            self.updater = make_updater(rpu.device, rpu.update, out_size, in_size, rng, dtype=dtype)
             self.updater.to(device)
 
     @property

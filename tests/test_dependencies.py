@@ -58,3 +58,59 @@ def test_api_never_imports_ray_torch_optuna_or_the_simulator() -> None:
         if bad:
             offenders[str(path.relative_to(ROOT))] = sorted(bad)
     assert offenders == {}
+
+
+def _simulator_import_graph() -> dict[str, set[str]]:
+    """Module -> simulator modules it imports, counting imports under TYPE_CHECKING and inside
+    functions (a floor that imports upward for annotations only is still a circle)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "simulator").rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("simulator"):
+                deps.add(node.module)  # type: ignore[arg-type]
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("simulator"))
+        graph[".".join(parts)] = deps
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in graph:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return sorted(out)
+
+
+def test_simulator_floors_only_import_downward() -> None:
+    assert _cycles(_simulator_import_graph()) == []

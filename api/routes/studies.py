@@ -11,6 +11,7 @@ from api.deps import ReadAccess, StoreDep, WriteAccess
 from api.results_views import study_detail, study_summary
 from api.schemas import MAX_INT, MAX_PAGE_SIZE, Problem, StudyDetail, StudyPage
 from api.snapshot import snapshot_of
+from dse.spec import MAX_CONCURRENT_TRIALS, MAX_CPUS, MAX_REPEATS, MAX_TIME_BUDGET_S, MAX_TRIALS
 
 router = APIRouter(tags=["studies"])
 
@@ -73,15 +74,41 @@ _SPEC_SCHEMA: dict[str, Any] = {
         "scheduler": {"oneOf": [{"type": "string"}, {"type": "object"}]},
         "budget": {
             "type": "object",
+            "additionalProperties": False,
             "properties": {
-                "max_trials": {"type": "integer", "minimum": 1},
-                "max_concurrent_trials": {"type": "integer", "minimum": 1},
-                "time_budget_s": {"type": "number", "exclusiveMinimum": 0},
-                "max_failed_trials": {"type": "integer", "minimum": 0},
+                "max_trials": {"type": "integer", "minimum": 1, "maximum": MAX_TRIALS},
+                "max_concurrent_trials": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENT_TRIALS},
+                "time_budget_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIME_BUDGET_S},
+                "max_failed_trials": {"type": "integer", "minimum": 0, "maximum": MAX_TRIALS},
             },
         },
-        "repeats": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "object"}]},
-        "resources": {"type": "object"},
+        "repeats": {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_REPEATS},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_REPEATS},
+                        "seeds": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_REPEATS,
+                            "uniqueItems": True,
+                            "items": {"type": "integer", "minimum": 0},
+                        },
+                    },
+                },
+            ]
+        },
+        "resources": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "cpus": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_CPUS},
+                "gpus": {"type": "number", "minimum": 0, "maximum": MAX_CPUS},
+            },
+        },
     },
 }
 
@@ -129,7 +156,9 @@ async def submit_study(
     """Queue a study. The body is the study spec as JSON (`application/json`) or YAML
     (`application/yaml`). With an `Idempotency-Key`, retries are safe."""
     body = await request.body()
-    spec = engine.parse_spec_body(body, request.headers.get("content-type"))
+    settings = request.app.state.settings
+    spec = engine.parse_spec_body(body, request.headers.get("content-type"), settings.trial_function)
+    engine.check_resources(spec, settings.node_cpus, settings.node_gpus)
     study, created = store.create_study(
         engine.spec_dict(spec),
         name=spec.name,

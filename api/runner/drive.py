@@ -29,13 +29,14 @@ def run_study(
     cancel: threading.Event,
     address: str | None = None,
     trial_function: str | None = None,
+    model_store: str | None = None,
 ) -> Outcome:
     """Run ``spec`` with the engine's Ray Tune runner, resuming from ``resume`` (finished trials
     are not run again) and writing every record to ``sink``; setting ``cancel`` stops it (running
     trials recorded CANCELLED, finished ones kept)."""
     from dse.runner.ray_runner import RayTuneRunner
 
-    kwargs: dict[str, Any] = {"history": list(resume), "address": address}
+    kwargs: dict[str, Any] = {"history": list(resume), "address": address, "model_store": model_store}
     if trial_function:
         kwargs["trial_fn"] = trial_function
     runner = RayTuneRunner(spec, sink, **kwargs)

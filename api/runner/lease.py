@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from api.store import SqlStore
@@ -18,8 +19,9 @@ EXIT_LEASE_LOST = 3
 class LeaseKeeper:
     """Renews ``owner``'s lease every ``heartbeat_s``.
 
-    Calls ``on_cancel`` once when a cancel is requested, and ``on_lost`` once when the lease is
-    no longer ``owner``'s. A runner that lost its lease must stop: if the process is still alive
+    Calls ``on_cancel`` once when a cancel is requested, and ``on_lost(reason)`` once when the
+    lease is no longer ``owner``'s: ``reason`` says whether the store was unreachable for longer
+    than the lease (it lapsed: "store unavailable ...") or another runner took the study. A runner that lost its lease must stop: if the process is still alive
     ``lease_s`` after that, the keeper ends it (exit status 3), so a stalled runner can never
     run alongside the one that took over. A renewal that fails because the database is
     unreachable is retried; the lease lapses on its own if that lasts ``lease_s``.
@@ -34,7 +36,7 @@ class LeaseKeeper:
         lease_s: float,
         heartbeat_s: float,
         on_cancel: Callable[[], None],
-        on_lost: Callable[[], None],
+        on_lost: Callable[[str], None],
         hard_exit: bool = True,
     ) -> None:
         self.store = store
@@ -46,7 +48,10 @@ class LeaseKeeper:
         self.on_lost = on_lost
         self.hard_exit = hard_exit
         self.lost = False
+        self.lost_reason: str | None = None
         self.cancel_requested = False
+        self._renewed_at = time.monotonic()
+        self._outage: str | None = None  # the error of the renewals failing since the last success
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="dse-lease", daemon=True)
 
@@ -70,15 +75,25 @@ class LeaseKeeper:
             result = self.store.renew_lease(self.study_id, self.owner, self.lease_s)
         except Exception as exc:  # noqa: BLE001 - transient database errors: retry next beat
             log.warning("lease renewal of study %s failed: %s", self.study_id, exc)
+            self._outage = f"{type(exc).__name__}: {exc}"
             return
+        outage, self._outage = self._outage, None
+        down_s = time.monotonic() - self._renewed_at
         if result is None:
             self.lost = True
-            self.on_lost()
+            if outage is not None and down_s >= self.lease_s:
+                self.lost_reason = (f"store unavailable for {down_s:.0f} s, longer than the "
+                                    f"{self.lease_s:g} s lease, which lapsed ({outage})")
+            else:
+                self.lost_reason = "another runner owns the study now"
+            self.on_lost(self.lost_reason)
             if self.hard_exit:
                 timer = threading.Timer(self.lease_s, os._exit, args=(EXIT_LEASE_LOST,))
                 timer.daemon = True
                 timer.start()
-        elif result and not self.cancel_requested:
+            return
+        self._renewed_at = time.monotonic()
+        if result and not self.cancel_requested:
             self.cancel_requested = True
             self.on_cancel()
 

@@ -59,6 +59,7 @@ def run(
     heartbeat_s: float,
     ray_address: str | None = None,
     trial_function: str | None = None,
+    model_store: str | None = None,
 ) -> int:
     """Drive the study to its end; returns the process exit status."""
     from api import engine  # the engine's spec schema (torch- and Ray-free)
@@ -76,7 +77,7 @@ def run(
         lease_s=lease_s,
         heartbeat_s=heartbeat_s,
         on_cancel=cancel.set,
-        on_lost=lambda: _lost(cancel),
+        on_lost=lambda reason: _lost(cancel, reason),
     )
     keeper.start()
     if keeper.lost:
@@ -102,6 +103,7 @@ def run(
             cancel=cancel,
             address=ray_address,
             trial_function=trial_function,
+            model_store=model_store,
         )
         if keeper.lost:
             return EXIT_LEASE_LOST
@@ -121,8 +123,8 @@ def run(
     return EXIT_OK
 
 
-def _lost(cancel: threading.Event) -> None:
-    log.error("lease lost: another runner owns the study now; stopping")
+def _lost(cancel: threading.Event, reason: str) -> None:
+    log.error("lease lost: %s; stopping", reason)
     cancel.set()
 
 
@@ -143,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         "--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS or local)"
     )
     parser.add_argument("--trial-function", default=None, help="module:function run per trial")
+    parser.add_argument("--model-store", default=None, help="directory of the trained models")
     args = parser.parse_args(argv)
+    from dse.runner.cluster import protect_local_ray
+
+    protect_local_ray(args.ray_address)  # a local Ray of this runner only: before Ray is imported
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = SqlStore(args.database_url, create=False)
     try:
@@ -155,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_s=args.heartbeat_s,
             ray_address=args.ray_address,
             trial_function=args.trial_function,
+            model_store=args.model_store,
         )
     finally:
         store.close()

@@ -2,8 +2,10 @@
 
 Every ``scheduler_interval_s`` it
 
-1. reaps the runner processes it started (a runner that died while holding its study's lease
-   gives the study back to the queue at once, instead of waiting for the lease to lapse);
+1. reaps the runner processes it started, every one of them (a runner that lost its lease may
+   still be exiting when its study's next runner starts), and ends what an exited runner left
+   in its process group (a local Ray's processes); a runner that died while holding its study's
+   lease gives the study back to the queue at once, instead of waiting for the lease to lapse;
 2. if it holds the ``scheduler`` lock (one scheduler acts at a time, however many service
    processes share the database), counts the RUNNING studies with a live lease and, up to
    ``max_running_studies``, takes over the RUNNING studies whose lease lapsed (their runner died
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_hex
 
+from api.model_store import model_store_dir
 from api.settings import Settings
 from api.store import SqlStore
 
@@ -57,7 +60,7 @@ class Scheduler:
         self.store = store
         self.settings = settings
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{token_hex(4)}"
-        self._children: dict[str, _Child] = {}
+        self._children: dict[str, _Child] = {}  # by lease owner: one study may have an exiting runner and a new one
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
@@ -171,6 +174,7 @@ class Scheduler:
             cmd += ["--ray-address", self.settings.ray_address]
         if self.settings.trial_function:
             cmd += ["--trial-function", self.settings.trial_function]
+        cmd += ["--model-store", str(model_store_dir(self.settings, self.store))]
         try:
             with open(log_path, "ab") as out:
                 process = subprocess.Popen(
@@ -189,15 +193,17 @@ class Scheduler:
         log.info(
             "study %s: runner pid %d started (run %d, log %s)", study_id, process.pid, study.runs, log_path
         )
-        self._children[study_id] = _Child(study_id, owner, process, log_path)
+        self._children[owner] = _Child(study_id, owner, process, log_path)
         return True
 
     def _reap(self) -> None:
-        for study_id, child in list(self._children.items()):
+        for owner, child in list(self._children.items()):
             code = child.process.poll()
             if code is None:
                 continue
-            del self._children[study_id]
+            del self._children[owner]
+            _end_group(child.process.pid)
+            study_id = child.study_id
             if self.store.release_lease(study_id, child.owner):
                 # It died holding the lease (killed, crashed): back to the queue to be resumed.
                 log.warning(
@@ -218,8 +224,18 @@ class Scheduler:
         return path
 
     def children(self) -> dict[str, int]:
-        """Study id -> pid of the runners this scheduler started and that are still running."""
-        return {sid: c.process.pid for sid, c in self._children.items() if c.process.poll() is None}
+        """Study id -> pid of the runners this scheduler started and that are still running
+        (the newest, when an exiting runner and its successor overlap)."""
+        return {c.study_id: c.process.pid for c in self._children.values() if c.process.poll() is None}
+
+
+def _end_group(pgid: int) -> None:
+    """SIGKILL what is left of an exited runner's process group (it leads its own session): the
+    processes of a Ray it started locally, which would otherwise outlive it."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _runner_env() -> dict[str, str]:

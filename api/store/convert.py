@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from api.store.types import TrialInfo
@@ -17,7 +17,7 @@ def epoch_s(value: datetime | None) -> float | None:
 
 def utc(value: float | None) -> datetime | None:
     """Seconds since the epoch as a UTC datetime."""
-    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
 
 
 def trial_values(record: TrialRecord) -> dict[str, Any]:
@@ -35,6 +35,7 @@ def trial_values(record: TrialRecord) -> dict[str, Any]:
         "finished_at": epoch_s(record.finished_at),
         "node": record.node,
         "error": record.error,
+        "attempts": record.attempts,
     }
 
 
@@ -88,6 +89,7 @@ def to_record(info: TrialInfo) -> TrialRecord:
         node=info.node,
         error=info.error,
         details=info.details or (),
+        attempts=info.attempts,
         **fields,
     )
 

@@ -93,6 +93,8 @@ class TrialRow(Base):
     finished_at: Mapped[float | None] = mapped_column(Double)
     node: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Starts of the trial (``TrialRecord.attempts``); added to older stores on open."""
     seq: Mapped[int] = mapped_column(Integer)
     """The study's ``version`` at this row's last write: what changed since a given version."""
 

@@ -25,6 +25,7 @@ TRIAL_COLUMNS = (
     TrialRow.finished_at,
     TrialRow.node,
     TrialRow.error,
+    TrialRow.attempts,
     TrialRow.seq,
 )
 
@@ -65,6 +66,7 @@ def trial_info(row: Any, measurements: tuple[dict, ...] | None,
         finished_at=row.finished_at,
         node=row.node,
         error=row.error,
+        attempts=row.attempts or 0,
         seq=row.seq,
         measurements=measurements,
         details=details,

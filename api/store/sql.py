@@ -69,6 +69,7 @@ class SqlStore(LeaseStore, TrialStore):
         self._guard = threading.Lock()
         if create:
             Base.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
 
     @property
     def dialect(self) -> str:
@@ -290,3 +291,13 @@ def _locked_state(conn: Any, study_id: str) -> str:
     if row is None:
         raise NotFoundError(f"study {study_id!r} does not exist")
     return str(row[0])
+
+
+def _add_missing_columns(engine: Any) -> None:
+    """Columns added to the tables since a store was created (``trials.attempts``)."""
+    from sqlalchemy import inspect, text
+
+    columns = {c["name"] for c in inspect(engine).get_columns("trials")}
+    if "attempts" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE trials ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"))

@@ -129,8 +129,8 @@ class TrialStore:
 
     def abandon_unfinished_trials(self, study_id: str, *, reason: str, now: float | None = None) -> int:
         """Mark the PENDING / RUNNING trials of a study CANCELLED with ``reason`` (done when a
-        runner takes over from a dead one: those trials' runs are lost and will be re-run under
-        new numbers). Returns how many trials changed."""
+        runner takes over from a dead one: those trials' runs are lost and are re-run under
+        their own numbers when the study resumes). Returns how many trials changed."""
         now = time.time() if now is None else now
         with self._writer.begin() as conn:
             stale = conn.execute(

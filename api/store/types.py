@@ -92,3 +92,5 @@ class TrialInfo:
     """Per-epoch reports (``repeat``, ``epoch``, ``reported_at``, ``metrics``), when loaded."""
     details: tuple[Any, ...] | None = field(default=None)
     """Non-metric data of each repeat (``TrialRecord.details``), when loaded."""
+    attempts: int = 0
+    """Starts of the trial (1 + restarts after a lost worker and re-runs after an interruption)."""

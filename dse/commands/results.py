@@ -110,10 +110,21 @@ def _source(args: argparse.Namespace) -> ResultsSource:
     return open_results(args.results, getattr(args, "server", None), getattr(args, "token", None))
 
 
-def _objectives(spec: Any, given: Sequence[str] | None) -> tuple[Any, ...]:
+def _objectives(spec: Any, given: Sequence[str] | None, records: Sequence[Any] = ()) -> tuple[Any, ...]:
+    """The objectives of ``--objective`` (each must name a metric some trial recorded), else the
+    study's."""
+    from dse.errors import SpecError
     from dse.pareto import as_objectives
 
-    return as_objectives(given) if given else tuple(spec.objectives)
+    if not given:
+        return tuple(spec.objectives)
+    objectives = as_objectives(given)
+    known = {m for r in records for m in r.metrics}
+    for i, o in enumerate(objectives):
+        if known and o.metric not in known:
+            raise SpecError(f"--objective[{i}]", f"got {o.metric!r}, a metric no trial of this study recorded; "
+                                                 f"accepted: one of {', '.join(sorted(known))}")
+    return objectives
 
 
 # -- formatting ---------------------------------------------------------------------------------
@@ -209,7 +220,7 @@ def _pareto(args: argparse.Namespace) -> int:
             raise ValueError(f"--plot: got {args.plot!r}; accepted: a file name ending in .png, .svg or .pdf")
     source = _source(args)
     spec, records = source.spec, source.records
-    objectives = _objectives(spec, args.objective)
+    objectives = _objectives(spec, args.objective, records)
     report = pareto_report(spec, records, objectives, ranks=args.ranks, constraints=not args.no_constraints)
     if args.plot:
         from dse.results.plots import pareto_figure, save_figure
@@ -275,7 +286,7 @@ def best_report(spec: Any, records: Sequence[Any], objectives: Sequence[Any], *,
 def _best(args: argparse.Namespace) -> int:
     source = _source(args)
     spec, records = source.spec, source.records
-    objectives = _objectives(spec, args.objective)
+    objectives = _objectives(spec, args.objective, records)
     report = best_report(spec, records, objectives, constraints=not args.no_constraints)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

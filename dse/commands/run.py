@@ -37,28 +37,40 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "dse.runner.synthetic:instant_trial to measure the engine)")
     p.add_argument("--num-cpus", type=int, default=None,
                    help="CPUs of a locally started Ray (default: all of this machine's)")
+    p.add_argument("--model-store", default=None, metavar="DIR",
+                   help="directory of trained models, shared between studies (default: the results "
+                        "directory's models/); a trial whose training is stored there only evaluates")
     p.add_argument("--quiet", action="store_true", help="no progress bar; only the final summary")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dse.runner.cluster import protect_local_ray
+
+    protect_local_ray(args.address)  # before Ray is imported
+    from dse.models import model_store_for
     from dse.results import ParquetResults
+    from dse.results.records import EVALUATED_STATES
     from dse.runner import RayTuneRunner
     from dse.runner.progress import ProgressBar
     from dse.runner.trainable import DEFAULT_TRIAL_FN
     from dse.spec import load_spec
 
     spec = load_spec(Path(args.study))
+    from dse.trial.metric_names import check_study_metrics
+
+    check_study_metrics(spec.objectives, spec.constraints, args.trial_fn or DEFAULT_TRIAL_FN)
     directory = Path(args.results) if args.results else Path(DEFAULT_RESULTS_ROOT) / spec.name
     with ParquetResults(directory, spec, resume=args.resume) as results:
         history = results.records()
         if history:
-            finished = sum(1 for r in history if r.state.is_finished)
+            finished = sum(1 for r in history if r.state in EVALUATED_STATES)
             print(f"resuming {spec.name} from {directory}: {finished} finished trials kept, "
                   f"{len(history) - finished} unfinished re-run", file=sys.stderr)
         listeners = [] if args.quiet else [ProgressBar(sys.stderr)]
         runner = RayTuneRunner(spec, results, history=history, listeners=listeners, address=args.address,
-                               trial_fn=args.trial_fn or DEFAULT_TRIAL_FN, num_cpus=args.num_cpus)
+                               trial_fn=args.trial_fn or DEFAULT_TRIAL_FN, num_cpus=args.num_cpus,
+                               model_store=model_store_for(directory, args.model_store).root)
         outcome = runner.run()
         records = list(outcome.records)
     print_summary(spec, records, outcome, directory)

@@ -13,6 +13,7 @@ from typing import Any
 
 from dse.results.records import (
     DETAILS_KEY,
+    EVALUATED_STATES,
     TERMINAL_STATES,
     Measurement,
     MemorySink,
@@ -36,7 +37,7 @@ _PARQUET = {
 }
 
 __all__ = [
-    "DETAILS_KEY", "TERMINAL_STATES", "Measurement", "MemorySink", "TeeSink", "TrialRecord", "TrialSink", "TrialState",
+    "DETAILS_KEY", "EVALUATED_STATES", "TERMINAL_STATES", "Measurement", "MemorySink", "TeeSink", "TrialRecord", "TrialSink", "TrialState",
     "aggregate_repeats", "check_transition", "json_safe", "merge_record", "normalize_metrics",
     "split_details", "utc_now", *sorted(_PARQUET),
 ]

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dse.errors import ConflictError, NotFoundError
-from dse.results.records import TrialRecord, TrialState, merge_record
+from dse.results.records import EVALUATED_STATES, TrialRecord, TrialState, merge_record
 from dse.results.schema import (  # noqa: F401 - re-exported through dse.results
     FORMAT_VERSION,
     METRIC_PREFIX,
@@ -209,12 +209,12 @@ class ParquetResults:
                       key=lambda r: r.number)
 
     def finished(self) -> list[TrialRecord]:
-        """Trials in a terminal state (what a resumed study must not re-run)."""
-        return [r for r in self.records() if r.state.is_finished]
+        """Trials evaluated (COMPLETED, FAILED, PRUNED: what a resumed study must not re-run)."""
+        return [r for r in self.records() if r.state in EVALUATED_STATES]
 
     def unfinished(self) -> list[TrialRecord]:
-        """Trials left PENDING or RUNNING (by an interrupted run)."""
-        return [r for r in self.records() if not r.state.is_finished]
+        """Trials left PENDING, RUNNING or CANCELLED by an interrupted run (re-run on resume)."""
+        return [r for r in self.records() if r.state not in EVALUATED_STATES]
 
     def next_number(self) -> int:
         """The number the next new trial gets (one past the highest stored)."""

@@ -6,8 +6,11 @@ A :class:`TrialRecord` is immutable; a trial's life is a sequence of records for
     PENDING -> RUNNING -> COMPLETED | FAILED | PRUNED | CANCELLED
 
 (``PENDING`` may also go straight to a terminal state, e.g. a trial cancelled before it started).
-A terminal state never changes again. :func:`check_transition` enforces this and every store
-(:class:`MemorySink`, :class:`dse.results.ParquetResults`, the API's SQL store) calls it.
+COMPLETED, FAILED and PRUNED never change again. CANCELLED is final too, except that a trial
+its study's interruption or cancel left CANCELLED is re-run under its own number when the study
+resumes (CANCELLED -> PENDING | RUNNING): a resumed study keeps one row per trial and its
+budget exact. :func:`check_transition` enforces this and every store (:class:`MemorySink`,
+:class:`dse.results.ParquetResults`, the API's SQL store) calls it.
 
 Repeats: a trial runs its configuration once per seed. ``repeat_metrics`` holds each repeat's
 final metrics; ``metrics`` and ``metrics_std`` are derived from them by :func:`aggregate_repeats`
@@ -23,13 +26,13 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from dse.errors import ConflictError
 
 
-class TrialState(str, enum.Enum):
+class TrialState(enum.StrEnum):
     """Where a trial is in its life; values only ever move forward (see the module docstring)."""
 
     PENDING = "PENDING"
@@ -49,7 +52,11 @@ class TrialState(str, enum.Enum):
 
 
 TERMINAL_STATES = frozenset({TrialState.COMPLETED, TrialState.FAILED, TrialState.PRUNED, TrialState.CANCELLED})
-"""States a trial never leaves."""
+"""States a trial's run ends in."""
+
+EVALUATED_STATES = frozenset({TrialState.COMPLETED, TrialState.FAILED, TrialState.PRUNED})
+"""States a trial never leaves: it was evaluated (a CANCELLED trial was not; it is re-run when
+its study resumes)."""
 
 _ORDER = {TrialState.PENDING: 0, TrialState.RUNNING: 1}
 
@@ -67,9 +74,12 @@ def check_transition(old: TrialState, new: TrialState, trial_id: str = "") -> No
     """Raise :class:`ConflictError` unless a trial may go from ``old`` to ``new``.
 
     Staying in the same state is allowed (a RUNNING trial gains measurements; rewriting a
-    finished record is idempotent); moving backwards or between terminal states is not.
+    finished record is idempotent); moving backwards or between terminal states is not, except
+    that a CANCELLED trial may be re-opened (PENDING or RUNNING) by the resume that re-runs it.
     """
     if old == new:
+        return
+    if old is TrialState.CANCELLED and new in _ORDER:
         return
     if old in TERMINAL_STATES or (new not in TERMINAL_STATES and _ORDER[new] < _ORDER[old]):
         who = f"trial {trial_id!r}" if trial_id else "trial"
@@ -79,7 +89,7 @@ def check_transition(old: TrialState, new: TrialState, trial_id: str = "") -> No
 
 def utc_now() -> datetime:
     """The current time, timezone-aware in UTC (what records store)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _as_utc(value: datetime | None, path: str) -> datetime | None:
@@ -89,7 +99,7 @@ def _as_utc(value: datetime | None, path: str) -> datetime | None:
         raise ValueError(f"{path}: got {value!r}; accepted: a datetime or None")
     if value.tzinfo is None:
         raise ValueError(f"{path}: got a naive datetime {value.isoformat()}; accepted: a timezone-aware datetime")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def normalize_metrics(metrics: Mapping[str, Any] | None, path: str = "metrics") -> dict[str, float]:
@@ -247,6 +257,10 @@ class TrialRecord:
     details: tuple[Mapping[str, Any] | None, ...] = ()
     """Non-metric data of each finished repeat, in repeat order (what the trial function returned
     under :data:`DETAILS_KEY`, e.g. the per-layer cost breakdown; None for a repeat without)."""
+    attempts: int = 0
+    """How often the trial was started: 0 before it starts, 1 for a trial that ran once, one more
+    for each restart after its worker was lost (a crashed process, a dead node) and for each
+    re-run after its study was interrupted."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.trial_id, str) or not self.trial_id:
@@ -280,6 +294,8 @@ class TrialRecord:
             None if d is None else json_safe(d, f"details[{i}]") for i, d in enumerate(self.details)))
         for name in ("created_at", "started_at", "finished_at"):
             object.__setattr__(self, name, _as_utc(getattr(self, name), name))
+        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool) or self.attempts < 0:
+            raise ValueError(f"attempts: got {self.attempts!r}; accepted: an integer >= 0")
         for name in ("node", "error"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
@@ -288,10 +304,11 @@ class TrialRecord:
     # -- life cycle: each returns a new record and checks the state transition ------------------
     @classmethod
     def pending(cls, trial_id: str, number: int, params: Mapping[str, Any], seeds: Iterable[int] = (0,),
-                created_at: datetime | None = None) -> TrialRecord:
-        """A new trial that has been suggested but not started."""
+                created_at: datetime | None = None, attempts: int = 0) -> TrialRecord:
+        """A new trial that has been suggested but not started (``attempts``: starts so far, for
+        a trial re-run on resume)."""
         return cls(trial_id=trial_id, number=number, params=params, seeds=tuple(seeds),
-                   created_at=created_at or utc_now())
+                   created_at=created_at or utc_now(), attempts=attempts)
 
     def advance(self, state: TrialState | str, **changes: Any) -> TrialRecord:
         """A copy in ``state`` with ``changes`` applied; raises ConflictError on a backward move."""
@@ -305,9 +322,14 @@ class TrialRecord:
         return dataclasses.replace(self, state=new_state, **changes)
 
     def start(self, node: str | None = None, at: datetime | None = None) -> TrialRecord:
-        """The trial started running on ``node``."""
+        """The trial started running on ``node`` (its first start counts one attempt)."""
         return self.advance(TrialState.RUNNING, node=node if node is not None else self.node,
-                            started_at=at or self.started_at or utc_now())
+                            started_at=at or self.started_at or utc_now(), attempts=max(self.attempts, 1))
+
+    def restart(self) -> TrialRecord:
+        """The trial starts again after its worker was lost: one more attempt, and the partial
+        measurements of the lost one go."""
+        return dataclasses.replace(self, measurements=(), attempts=self.attempts + 1)
 
     def add_measurement(self, measurement: Measurement) -> TrialRecord:
         """A copy with one more per-epoch measurement (state unchanged)."""
@@ -349,6 +371,26 @@ class TrialRecord:
     def n_repeats(self) -> int:
         """Number of repeats that reported final metrics."""
         return len(self.repeat_metrics)
+
+    @property
+    def training(self) -> tuple[Mapping[str, Any] | None, ...]:
+        """Per finished repeat, how its network was trained (``details[r]["training"]``):
+        ``training_key``, ``reused_training`` (loaded from the model store rather than trained
+        by this trial) and ``trained_by`` (``{"study", "trial_id", "repeat"}`` of the trial that
+        trained it); None for a repeat that recorded none."""
+        return tuple(d.get("training") if isinstance(d, Mapping) else None for d in self.details)
+
+    @property
+    def training_keys(self) -> tuple[str | None, ...]:
+        """The training key of each finished repeat (None where none was recorded)."""
+        return tuple(None if t is None else t.get("training_key") for t in self.training)
+
+    @property
+    def reused_training(self) -> bool | None:
+        """True when every finished repeat loaded a stored model, False when any trained; None
+        when no repeat recorded how it was trained."""
+        flags = [bool(t.get("reused_training")) for t in self.training if t is not None]
+        return all(flags) if flags else None
 
 
 def merge_record(old: TrialRecord | None, new: TrialRecord) -> TrialRecord:

@@ -23,6 +23,7 @@ created_at ...        timestamp[us, UTC]          created_at, started_at, finish
 duration_s            float64                     finished_at - started_at
 node                  string                      worker node that ran the trial
 error                 string                      why it failed / was pruned / cancelled
+attempts              int64, not null             starts of the trial (restarts after a lost worker)
 ====================  ==========================  =============================================
 
 Parameter columns come in the spec's declaration order; their type follows the parameter:
@@ -138,6 +139,7 @@ def trials_schema(param_encodings: Mapping[str, str], metric_names: Iterable[str
         pa.field("duration_s", pa.float64()),
         pa.field("node", pa.string()),
         pa.field("error", pa.string()),
+        pa.field("attempts", pa.int64(), nullable=False),
     ]
     meta = {"dse.format": str(FORMAT_VERSION), "dse.param_encodings": json.dumps(dict(param_encodings))}
     return pa.schema(fields, metadata=meta)
@@ -193,6 +195,7 @@ def _trial_row(r: TrialRecord, encodings: Mapping[str, str]) -> dict[str, Any]:
         duration_s=r.duration_s,
         node=r.node,
         error=r.error,
+        attempts=r.attempts,
     )
     return row
 
@@ -289,6 +292,6 @@ def records_from_tables(trials: pa.Table, measurements: pa.Table | None = None) 
             seeds=tuple(row["seeds"] or ()), repeat_metrics=repeat_metrics, metrics=metrics, metrics_std=stds,
             measurements=tuple(by_trial.get(row["trial_id"], ())), created_at=row["created_at"],
             started_at=row["started_at"], finished_at=row["finished_at"], node=row["node"], error=row["error"],
-            details=details,
+            details=details, attempts=row.get("attempts") or 0,
         ))
     return out

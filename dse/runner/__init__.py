@@ -57,14 +57,19 @@ def run_study(
     *,
     resume: bool = False,
     listeners: Sequence[StudyListener] = (),
+    model_store: str | os.PathLike[str] | None = None,
     **runner_options: Any,
 ) -> StudyOutcome:
     """Run ``spec`` writing ``results_dir`` (``trials.parquet``, ``measurements.parquet``,
-    ``study.json``); with ``resume`` continue the study found there. ``runner_options`` go to
+    ``study.json``, trained models under ``models/`` unless ``model_store`` names a shared
+    directory); with ``resume`` continue the study found there. ``runner_options`` go to
     :class:`RayTuneRunner` (``address``, ``trial_fn``, ``num_cpus`` ...)."""
+    from dse.models import model_store_for
     from dse.results import ParquetResults
     from dse.runner.ray_runner import RayTuneRunner
 
+    store = model_store_for(results_dir, model_store)
     with ParquetResults(results_dir, spec, resume=resume) as results:
-        runner = RayTuneRunner(spec, results, history=results.records(), listeners=listeners, **runner_options)
+        runner = RayTuneRunner(spec, results, history=results.records(), listeners=listeners,
+                               model_store=None if store is None else store.root, **runner_options)
         return runner.run()

@@ -57,6 +57,35 @@ class RayConnection:
         self.close()
 
 
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+AUTH_TOKEN_ENV = "RAY_AUTH_TOKEN"
+
+
+def protect_local_ray(address: str | None = None, environ: dict[str, str] | None = None) -> bool:
+    """Turn on Ray's token authentication, with a fresh token, in a process about to start a
+    local Ray; returns whether it did.
+
+    A local Ray (2.x) binds its GCS, raylet and worker ports to every interface of the machine,
+    whatever node address it is given, and its dashboard (off here, see :func:`connect_ray`)
+    would too. With ``RAY_AUTH_MODE=token`` every one of those ports refuses a client without
+    the token, which only this process and the Ray processes it starts (they inherit the
+    environment) hold. Ray reads the setting when it is imported, so this must run first. Does
+    nothing when the process joins a cluster (``address`` or ``RAY_ADDRESS``: the cluster's own
+    settings apply), when ``RAY_AUTH_MODE`` is already set (the user's choice), or when Ray is
+    already imported.
+    """
+    import secrets
+    import sys
+
+    env = os.environ if environ is None else environ
+    target = address or env.get(ADDRESS_ENV)
+    if (target and target != LOCAL) or env.get(AUTH_MODE_ENV) or "ray" in sys.modules:
+        return False
+    env[AUTH_MODE_ENV] = "token"
+    env[AUTH_TOKEN_ENV] = secrets.token_hex(32)
+    return True
+
+
 def connect_ray(
     address: str | None = None,
     *,
@@ -107,7 +136,9 @@ def _gcs_address() -> str:
 
 
 def _same_address(a: str, b: str) -> bool:
-    strip = (lambda s: s.split("://", 1)[-1].replace("localhost", "127.0.0.1"))
+    def strip(s: str) -> str:
+        return s.split("://", 1)[-1].replace("localhost", "127.0.0.1")
+
     return strip(a) == strip(b)
 
 

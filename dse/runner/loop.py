@@ -6,28 +6,31 @@ parameters into trial configs (one per repeat seed), keeps each trial's :class:`
 moving forward as the backend reports, writes records to the sink, tells the searcher how each
 trial ended, enforces the failure budget, and notifies progress listeners.
 
-Resume. A study started with the records of an earlier run (``history``) never re-runs a finished
-trial: every COMPLETED, FAILED or PRUNED record is given to the searcher with
-:meth:`~dse.searchers.base.Searcher.add_evaluated_trial` (so it counts against the budget and
-informs model-based searchers). Trials the earlier run left unfinished are re-run with their
-parameters: RUNNING / PENDING ones (a killed process) under their own id and number, CANCELLED
-ones (an interrupt or a cancel) as new trials, unless another trial already ran the same
-parameters. Re-runs go first, and the searcher is asked for new trials only once every re-run has
-finished and been added to it, so it never suggests a configuration that is being re-run.
+Resume. A study started with the records of an earlier run (``history``) rebuilds its searcher
+from them and never repeats a trial. Every stored trial is replayed to the searcher in the order
+it was suggested (:meth:`~dse.searchers.base.Searcher.replay`: its generators move on as they
+did), and each finished one is told to it at the point it finished (by ``finished_at`` against
+the next trial's ``created_at``), so the searcher suggests next what the uninterrupted study
+would have. COMPLETED, FAILED and PRUNED trials are never re-run. Trials the earlier run left
+unfinished (RUNNING / PENDING after a kill, CANCELLED after an interrupt or a cancel) are re-run
+with their parameters under their own id and number, so the study keeps one row per trial and
+``budget.max_trials`` is exact. Re-runs go first, and the searcher is asked for new trials only
+once every re-run has ended, as in the uninterrupted study.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import heapq
 import logging
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from dse.results.records import Measurement, TrialRecord, TrialSink, TrialState
+from dse.results.records import EVALUATED_STATES, Measurement, TrialRecord, TrialSink, TrialState
 from dse.runner.progress import ProgressTracker, StudyEvent, StudyListener
+from dse.runner.reuse import TrainingCoordinator, run_keys
 from dse.searchers.base import FINISHED, Searcher
 from dse.spec import StudySpec
 
@@ -83,8 +86,8 @@ def dataset_key(config: Mapping[str, Any]) -> str:
     return f"{name}@{data_dir}" if data_dir else name
 
 
-def _params_key(params: Mapping[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, default=str)
+def _seconds(moment: datetime | None, default: float) -> float:
+    return default if moment is None else moment.timestamp()
 
 
 def timestamp(seconds: float | None) -> datetime | None:
@@ -104,8 +107,11 @@ class StudyLoop:
         history: Sequence[TrialRecord] = (),
         listeners: Sequence[StudyListener] = (),
         preloaded_datasets: Sequence[str] = (),
+        coordinator: TrainingCoordinator | None = None,
     ) -> None:
         self.spec = spec
+        self.coordinator = coordinator
+        self._waiting: list[TrialPlan] = []  # plans whose training another running trial does
         self.searcher = searcher
         self.sink = sink
         self.listeners = list(listeners)
@@ -128,21 +134,25 @@ class StudyLoop:
     def _load_history(self, history: Sequence[TrialRecord]) -> None:
         history = sorted(history, key=lambda r: r.number)
         self._next_number = 1 + max((r.number for r in history), default=-1)
-        settled = {_params_key(r.params) for r in history
-                   if r.state in (TrialState.COMPLETED, TrialState.FAILED, TrialState.PRUNED)
-                   or not r.state.is_finished}
-        requeued: set[str] = set()
+        told: list[tuple[float, int, TrialRecord]] = []  # finished trials waiting to be told, by finish time
+
+        def tell_until(moment: float) -> None:
+            while told and told[0][0] <= moment:
+                record = heapq.heappop(told)[2]
+                self.searcher.on_trial_complete(record.trial_id, record.metrics, record.state)
+
         for record in history:
             self.records[record.trial_id] = record
-            if record.state in (TrialState.COMPLETED, TrialState.FAILED, TrialState.PRUNED):
-                self.searcher.add_evaluated_trial(record.params, record.metrics, record.state)
-            elif not record.state.is_finished:  # left RUNNING / PENDING by a killed run
+            tell_until(_seconds(record.created_at, default=float("inf")))
+            self.searcher.replay(record.trial_id, record.params)
+            self._searcher_ids.add(record.trial_id)
+            if record.state in EVALUATED_STATES:
+                finished = max(_seconds(record.finished_at, default=float("-inf")),
+                               _seconds(record.created_at, default=float("-inf")))
+                heapq.heappush(told, (finished, record.number, record))
+            else:  # RUNNING / PENDING after a kill, CANCELLED after an interrupt: re-run it
                 self._rerun_queue.append(record)
-            else:  # CANCELLED: re-run as a new trial unless its parameters ran since
-                key = _params_key(record.params)
-                if key not in settled and key not in requeued:
-                    requeued.add(key)
-                    self._rerun_queue.append(record)
+        tell_until(float("inf"))
         self.tracker.load(history)
 
     @property
@@ -152,10 +162,33 @@ class StudyLoop:
 
     # -- suggestions ----------------------------------------------------------------------------
     def next_trial(self) -> TrialPlan | None | Literal["FINISHED"]:
-        """The next trial to start: a plan, None (ask again later) or FINISHED."""
+        """The next trial to start: a plan, None (ask again later) or FINISHED.
+
+        With a :class:`~dse.runner.reuse.TrainingCoordinator`, a trial whose training a running
+        trial is doing waits (parked) until that trial ends; parked trials go first once free.
+        """
         with self._lock:
             if self._stop is not None:
                 return FINISHED
+            coordinator = self.coordinator
+            if coordinator is None:
+                return self._next_plan()
+            for i, waiting in enumerate(self._waiting):
+                if coordinator.admit(waiting.trial_id, waiting.runs):
+                    del self._waiting[i]
+                    return waiting
+            if len(self._waiting) >= coordinator.max_waiting:
+                return None
+            plan = self._next_plan()
+            if plan is None or plan == FINISHED:
+                return None if self._waiting else plan
+            if not coordinator.admit(plan.trial_id, plan.runs):  # type: ignore[union-attr]
+                self._waiting.append(plan)  # type: ignore[arg-type]
+                return None
+            return plan
+
+    def _next_plan(self) -> TrialPlan | None | Literal["FINISHED"]:
+        with self._lock:
             if self._rerun_queue:
                 return self._plan_rerun(self._rerun_queue.pop(0))
             if self._reruns_open:
@@ -175,11 +208,9 @@ class StudyLoop:
             return self._plan(record)
 
     def _plan_rerun(self, old: TrialRecord) -> TrialPlan:
-        if old.state.is_finished:  # a cancelled trial comes back as a new one
-            number = self._take_number()
-            record = TrialRecord.pending(self._id_for(number), number, old.params, self.spec.seeds)
-        else:
-            record = TrialRecord.pending(old.trial_id, old.number, old.params, self.spec.seeds)
+        attempts = old.attempts + 1 if old.started_at is not None else old.attempts
+        record = TrialRecord.pending(old.trial_id, old.number, old.params, self.spec.seeds,
+                                     created_at=old.created_at, attempts=attempts)
         self._reruns_open.add(record.trial_id)
         return self._plan(record)
 
@@ -189,6 +220,8 @@ class StudyLoop:
             {"seed": seed, "config": cfg, "dataset": key if (key := dataset_key(cfg)) in self.preloaded else None}
             for seed, cfg in zip(self.spec.seeds, configs)
         )
+        if self.coordinator is not None:
+            runs = tuple({**run, **run_keys(run["config"])} for run in runs)
         self.records[record.trial_id] = record
         self._emit("created", record)
         return TrialPlan(record.trial_id, record.number, dict(record.params), runs)
@@ -263,12 +296,11 @@ class StudyLoop:
     def _close(self, record: TrialRecord) -> None:
         self._write(record)
         trial_id = record.trial_id
+        self._reruns_open.discard(trial_id)
+        if self.coordinator is not None:
+            self.coordinator.finished(trial_id, record.state)
         if trial_id in self._searcher_ids:
             self.searcher.on_trial_complete(trial_id, record.metrics, record.state)
-        elif trial_id in self._reruns_open:
-            self._reruns_open.discard(trial_id)
-            if record.state is not TrialState.CANCELLED:
-                self.searcher.add_evaluated_trial(record.params, record.metrics, record.state)
         self._emit("finished", record)
         budget = self.spec.budget.max_failed_trials
         failed = self.tracker.snapshot().failed
@@ -352,7 +384,7 @@ class StudyLoop:
             if record is None or record.state.is_finished:
                 return
             log.warning("trial %s restarts: %s", trial_id, reason)
-            self.records[trial_id] = dataclasses.replace(record, measurements=())
+            self.records[trial_id] = record.restart()
 
     def _emit(self, kind: str, record: TrialRecord | None = None, message: str | None = None) -> None:
         if not self.listeners:

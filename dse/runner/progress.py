@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Literal
 
-from dse.results.records import TrialRecord, TrialState
+from dse.results.records import EVALUATED_STATES, TrialRecord, TrialState
 
 if TYPE_CHECKING:
     from dse.spec import StudySpec
@@ -98,9 +98,10 @@ class ProgressTracker:
         self.resumed = 0
 
     def load(self, records: Sequence[TrialRecord]) -> None:
-        """Take in the records of an earlier run (finished ones count as ``resumed``)."""
+        """Take in the records of an earlier run (evaluated ones count as ``resumed``; cancelled
+        ones are re-run, not resumed)."""
         for record in records:
-            if record.state.is_finished:
+            if record.state in EVALUATED_STATES:
                 self.resumed += 1
                 self.update(record)
 

@@ -97,6 +97,10 @@ class RayTuneRunner:
             never retried: they are the trial's result.
         write_retry_s: at the end of the study, how long to keep offering the sink records it
             refused (during the study they are retried on every write and tick).
+        model_store: directory of the trained models (shared between studies if you like; see
+            :mod:`dse.models`); None keeps them in a temporary directory for this run only.
+            Trainings are reused when ``spec.reuse`` is on and the trial function takes a
+            ``models`` argument (``run_trial`` does).
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class RayTuneRunner:
         reuse_actors: bool = True,
         max_retries: int = 2,
         write_retry_s: float = 60.0,
+        model_store: str | os.PathLike[str] | None = None,
     ) -> None:
         self.spec = spec
         self.sink = sink
@@ -130,12 +135,18 @@ class RayTuneRunner:
             raise ValueError(f"max_retries: got {max_retries!r}; accepted: an integer >= 0")
         self.max_retries = max_retries
         self.write_retry_s = write_retry_s
+        from dse.trial.metric_names import check_study_metrics
+
+        check_study_metrics(spec.objectives, spec.constraints, trial_fn)
         self.custom_searcher = searcher is not None
         if searcher is None:
             from dse.searchers import make_searcher
 
             searcher = make_searcher(spec)
+        self.model_store = None if model_store is None else os.fspath(model_store)
+        self.reuse = bool(spec.reuse) and _takes_models(trial_fn)
         self.loop = StudyLoop(spec, searcher, sink, history=self.history, listeners=self.listeners)
+        self._broker: Any = None
         self._ran = False
 
     # -- control --------------------------------------------------------------------------------
@@ -169,10 +180,13 @@ class RayTuneRunner:
             return run_through_ray_client(self, target)  # the driver runs on the cluster
         connection = connect_ray(self.address, num_cpus=self.num_cpus)
         storage = tempfile.mkdtemp(prefix="dse-tune-")
+        models_dir = self.model_store or os.path.join(storage, "models")
         started = time.monotonic()
         reason: StopReason = "interrupted"  # unless fit() returns
         try:
             self._check_resources()
+            if self.reuse:
+                self._start_reuse(models_dir)
             self.loop.emit("study_started", f"running on Ray at {connection.address}: "
                                             f"{connection.num_nodes} node(s), {connection.cpus:g} CPUs")
             from dse.runner.tune_glue import attach
@@ -182,6 +196,7 @@ class RayTuneRunner:
             reason = self._final_reason(time.monotonic() - started)
         finally:
             final = self.loop.finish(reason)
+            self._stop_broker()
             shutil.rmtree(storage, ignore_errors=True)
             connection.close()
         self._flush_sink()
@@ -194,6 +209,28 @@ class RayTuneRunner:
             progress=self.loop.tracker.snapshot(),
             ray_address=connection.address,
         )
+
+    def _start_reuse(self, models_dir: str) -> None:
+        """The model broker over ``models_dir`` and the coordinator that keeps a training key
+        from being trained twice at once."""
+        import ray
+
+        from dse.runner.models import start_broker
+        from dse.runner.reuse import TrainingCoordinator
+
+        self._broker = broker = start_broker(models_dir)
+        self.loop.coordinator = TrainingCoordinator(lambda key: bool(ray.get(broker.has.remote(key))))
+
+    def _stop_broker(self) -> None:
+        if self._broker is None:
+            return
+        try:
+            import ray
+
+            ray.kill(self._broker)
+        except Exception as exc:  # noqa: BLE001 - the cluster may be gone already
+            log.debug("model broker not stopped: %s", exc)
+        self._broker = None
 
     def _flush_sink(self) -> None:
         """Offer the sink the records it refused until it takes them or ``write_retry_s`` passes."""
@@ -281,7 +318,8 @@ class RayTuneRunner:
         self.loop.preloaded = set(datasets)
         scheduler, scheduler_metric = self._scheduler()
         resources = self.spec.resources
-        setup = TrainableSetup(self.trial_fn, resources.cpus, datasets, scheduler_metric)
+        setup = TrainableSetup(self.trial_fn, resources.cpus, datasets, scheduler_metric,
+                               models=self._broker, study=self.spec.name)
         trainable = tune.with_resources(
             tune.with_parameters(study_trainable, setup=setup),
             {"cpu": resources.cpus, "gpu": resources.gpus},
@@ -325,6 +363,18 @@ class RayTuneRunner:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def _takes_models(trial_fn: str) -> bool:
+    """Whether the trial function at ``trial_fn`` accepts a ``models`` keyword (model reuse)."""
+    import inspect
+
+    from dse.runner.trainable import resolve_trial_fn
+
+    try:
+        return "models" in inspect.signature(resolve_trial_fn(trial_fn)).parameters
+    except (ImportError, ValueError, TypeError):
+        return False
 
 
 def _trial_name(trial: Any) -> str:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dse.errors import TrialError
+from dse.trial.metric_names import MetricNames
 
 DIVERGENCE_LR = 1.0
 """Learning rates above this make a synthetic trial diverge (raise TrialError)."""
@@ -88,3 +89,9 @@ def paced_trial(
             report({"epoch": epoch, "accuracy": final["accuracy"] * progress,
                     "epoch_time_s": PACED_EPOCH_S})
     return final
+
+
+SYNTHETIC_METRICS = MetricNames(names=frozenset({"accuracy", "train_time_s", "n_layers", "n_params", "macs"}))
+"""The metrics of the synthetic trial functions."""
+instant_trial.metric_names = SYNTHETIC_METRICS  # type: ignore[attr-defined]
+paced_trial.metric_names = SYNTHETIC_METRICS  # type: ignore[attr-defined]

@@ -63,6 +63,11 @@ class TrainableSetup:
     """Dataset key -> Ray ``ObjectRef`` of the dataset loaded once by the driver."""
     scheduler_metric: str | None = None
     """Metric the trial scheduler decides on (exposed per epoch of the first repeat), if any."""
+    models: Any = None
+    """The study's :class:`~dse.runner.models.ModelBroker` actor when trainings are reused (runs
+    that carry a training key get a ``models`` source for it); None otherwise."""
+    study: str = ""
+    """The study's name (who trained a stored model)."""
 
 
 def resolve_trial_fn(path: str) -> TrialFunction:
@@ -101,10 +106,16 @@ def study_trainable(config: dict[str, Any], *, setup: TrainableSetup) -> None:
     try:
         fn = resolve_trial_fn(setup.trial_fn)
         _set_torch_threads(setup.cpus_per_trial)
-        for repeat, run in enumerate(json.loads(config["payload"])["runs"]):
+        payload = json.loads(config["payload"])
+        for repeat, run in enumerate(payload["runs"]):
             dataset = _dataset(setup, run.get("dataset"))
             reporter = _EpochReporter(repeat, setup.scheduler_metric if repeat == 0 else None, node.get("node_id"))
-            kwargs = {} if dataset is None else {"dataset": dataset}
+            kwargs: dict[str, Any] = {} if dataset is None else {"dataset": dataset}
+            if setup.models is not None and run.get("training_key"):
+                from dse.runner.models import BrokerSource
+
+                kwargs["models"] = BrokerSource(setup.models, {"study": setup.study, "trial_id": payload["trial_id"],
+                                                               "repeat": repeat})
             metrics = fn(run["config"], reporter, **kwargs)
             if not isinstance(metrics, Mapping):
                 numeric_metrics(metrics, repeat)  # raises the TrialError that names the problem

@@ -12,13 +12,20 @@ life mirrors Ray Tune's ``ray.tune.search.Searcher`` so the runner can wrap it o
     the trial ended: ``metrics`` are its final metrics (the mean over repeats; may be None or
     lack the objectives for a failed trial) and ``state`` one of COMPLETED, FAILED, PRUNED,
     CANCELLED. A trial not completed is never treated as a good result.
+``replay(trial_id, params)``
+    a trial of an earlier run of the same study (a resume), in the order it was suggested: the
+    searcher moves on exactly as when it made that suggestion (its random generators advance, its
+    model sees the same history), and the trial is then running as if just suggested, with its
+    stored ``params``; finish it with ``on_trial_complete`` (a finished trial at once, an
+    interrupted one when its re-run ends). A searcher rebuilt from the stored trials this way
+    suggests what the uninterrupted study would have suggested next.
 ``add_evaluated_trial(params, metrics, state)``
-    a trial finished outside this searcher (a resumed study replays its finished trials); it
-    counts against ``budget.max_trials`` and informs the model like a completed suggestion.
+    a trial finished outside this searcher's study (imported results); it counts against
+    ``budget.max_trials`` and informs the model like a completed suggestion.
 
-Subclasses implement three hooks, :meth:`Searcher._suggest`, :meth:`Searcher._on_complete`
-and :meth:`Searcher._on_evaluated`; the public methods do the bookkeeping (ids, budget, state
-checks) once for all of them.
+Subclasses implement four hooks, :meth:`Searcher._suggest`, :meth:`Searcher._replay`,
+:meth:`Searcher._on_complete` and :meth:`Searcher._on_evaluated`; the public methods do the
+bookkeeping (ids, budget, state checks) once for all of them.
 """
 
 from __future__ import annotations
@@ -67,6 +74,16 @@ class Searcher(ABC):
         self._params[trial_id] = params
         self._states[trial_id] = TrialState.RUNNING
         return copy.deepcopy(params)
+
+    def replay(self, trial_id: str, params: Mapping[str, Any]) -> None:
+        """Re-suggest ``trial_id`` of an earlier run with its stored ``params`` (see the module
+        docstring); it counts against ``max_trials`` and is running until completed."""
+        if trial_id in self._params:
+            raise ConflictError(f"trial {trial_id!r} was already suggested")
+        checked = self.spec.check_params(params, path=f"replayed trial {trial_id}")
+        self._replay(trial_id, checked)
+        self._params[trial_id] = checked
+        self._states[trial_id] = TrialState.RUNNING
 
     def on_trial_complete(self, trial_id: str, metrics: Mapping[str, Any] | None = None,
                           state: TrialState | str = TrialState.COMPLETED) -> None:
@@ -130,6 +147,11 @@ class Searcher(ABC):
     @abstractmethod
     def _suggest(self, trial_id: str) -> Suggestion:
         """Parameters for ``trial_id`` (checked against the space by the caller), None or FINISHED."""
+
+    @abstractmethod
+    def _replay(self, trial_id: str, params: dict[str, Any]) -> None:
+        """Move on as :meth:`_suggest` did when it suggested ``params`` for ``trial_id`` in an
+        earlier run; from now on ``trial_id`` is in flight with ``params``."""
 
     @abstractmethod
     def _on_complete(self, trial_id: str, params: dict[str, Any], metrics: dict[str, float],

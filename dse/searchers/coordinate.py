@@ -135,6 +135,11 @@ class CoordinateSearcher(Searcher):
                 self._done = True
         return FINISHED
 
+    def _replay(self, trial_id: str, params: dict[str, Any]) -> None:
+        """The sweep is a function of the results: a replayed configuration is in flight until it
+        completes, and the stages then advance over known scores without re-running them."""
+        self._inflight.add(canonical(params))
+
     def _on_complete(self, trial_id: str, params: dict[str, Any], metrics: dict[str, float],
                      state: TrialState) -> None:
         key = canonical(params)

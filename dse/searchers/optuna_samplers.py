@@ -118,6 +118,29 @@ class OptunaSearcher(Searcher):
         self._trials[trial_id] = trial
         return params
 
+    def _replay(self, trial_id: str, params: dict[str, Any]) -> None:
+        """Ask Optuna as :meth:`_suggest` did, so its samplers' generators advance the same way.
+
+        With the same seed and the same history the draw equals the stored parameters (the
+        normal case: the trials are replayed in the order they were asked and told). If it does
+        not (an earlier run with trials in flight told them in another order), the draw is told
+        as FAILED, which Optuna's samplers do not learn from, and the stored parameters are
+        asked again as a fixed (enqueued) trial, so the study holds the real history.
+        """
+        drawn = self.spec.check_params(self._suggest(trial_id))  # type: ignore[arg-type]
+        if drawn == params:
+            return
+        ts = self._optuna.trial.TrialState
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.study.tell(self._trials.pop(trial_id), state=ts.FAIL)
+            active = self.spec.active_parameters(params)
+            self.study.enqueue_trial({p.name: self._to_internal(p, params[p.name]) for p in active})
+            trial = self.study.ask()
+            for p in active:
+                self._draw(trial, p)
+        self._trials[trial_id] = trial
+
     def _values(self, metrics: dict[str, float], state: TrialState) -> list[float] | None:
         if state != TrialState.COMPLETED:
             return None

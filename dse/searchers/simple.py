@@ -36,6 +36,10 @@ class GridSearcher(Searcher):
                 return params
         return FINISHED
 
+    def _replay(self, trial_id: str, params: dict[str, Any]) -> None:
+        """The grid's order is fixed: the configuration is only marked as taken."""
+        self._seen.add(canonical(params))
+
     def _on_complete(self, trial_id: str, params: dict[str, Any], metrics: dict[str, float],
                      state: TrialState) -> None:
         """Nothing to learn: the grid's order is fixed."""
@@ -82,6 +86,10 @@ class RandomSearcher(Searcher):
             if self.spec.is_active(p, params):
                 params[p.name] = sample_parameter(p, self._rng)
         return params
+
+    def _replay(self, trial_id: str, params: dict[str, Any]) -> None:
+        """Draw (and drop) the suggestion this trial took, so the generator is where it was."""
+        self._suggest(trial_id)
 
     def _on_complete(self, trial_id: str, params: dict[str, Any], metrics: dict[str, float],
                      state: TrialState) -> None:

@@ -17,13 +17,25 @@ from pathlib import Path
 from typing import Any
 
 from dse.errors import NotFoundError, SpecError
-from dse.spec.parameters import PARAM_TYPES, ConditionSpec, ParameterSpec
 from dse.spec.objectives import GOALS, ConstraintSpec, ObjectiveSpec
-from dse.spec.parts import SCHEDULERS, BudgetSpec, RepeatsSpec, ResourcesSpec, SchedulerSpec
+from dse.spec.parameters import PARAM_TYPES, ConditionSpec, ParameterSpec
+from dse.spec.parts import (
+    MAX_CONCURRENT_TRIALS,
+    MAX_CPUS,
+    MAX_REPEATS,
+    MAX_TIME_BUDGET_S,
+    MAX_TRIALS,
+    SCHEDULERS,
+    BudgetSpec,
+    RepeatsSpec,
+    ResourcesSpec,
+    SchedulerSpec,
+)
 from dse.spec.searcher import SEARCHERS, CoordinateOptions, GPOptions, NSGA2Options, SearcherSpec, TPEOptions
 from dse.spec.study import StudySpec, coordinate_steps
 
 __all__ = [
+    "MAX_CONCURRENT_TRIALS", "MAX_CPUS", "MAX_REPEATS", "MAX_TIME_BUDGET_S", "MAX_TRIALS",
     "GOALS", "PARAM_TYPES", "SCHEDULERS", "SEARCHERS", "BudgetSpec", "ConditionSpec", "ConstraintSpec",
     "CoordinateOptions", "GPOptions", "NSGA2Options", "ObjectiveSpec", "ParameterSpec", "RepeatsSpec",
     "ResourcesSpec", "SchedulerSpec", "SearcherSpec", "StudySpec", "TPEOptions", "coordinate_steps",

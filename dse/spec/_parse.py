@@ -78,17 +78,18 @@ class Fields:
             return value
         return as_string(value, self.at(key), choices)
 
-    def integer(self, key: str, default: Any = _MISSING, *, lo: int | None = None) -> Any:
+    def integer(self, key: str, default: Any = _MISSING, *, lo: int | None = None, hi: int | None = None) -> Any:
         value = self._get(key, default)
         if value is default and default is not _MISSING:
             return value
-        return as_int(value, self.at(key), lo=lo)
+        return as_int(value, self.at(key), lo=lo, hi=hi)
 
-    def number(self, key: str, default: Any = _MISSING, *, lo: float | None = None, lo_open: bool = False) -> Any:
+    def number(self, key: str, default: Any = _MISSING, *, lo: float | None = None, lo_open: bool = False,
+               hi: float | None = None) -> Any:
         value = self._get(key, default)
         if value is default and default is not _MISSING:
             return value
-        return as_number(value, self.at(key), lo=lo, lo_open=lo_open)
+        return as_number(value, self.at(key), lo=lo, lo_open=lo_open, hi=hi)
 
     def boolean(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
@@ -131,24 +132,31 @@ def as_name(value: Any, path: str, what: str = "name") -> str:
     return value
 
 
-def as_int(value: Any, path: str, *, lo: int | None = None) -> int:
-    """``value`` as an int (an integral float is accepted), at least ``lo``."""
+def as_int(value: Any, path: str, *, lo: int | None = None, hi: int | None = None) -> int:
+    """``value`` as an int (an integral float is accepted), at least ``lo`` and at most ``hi``."""
+    accepted = "an integer" + (f" from {lo} to {hi}" if lo is not None and hi is not None
+                               else f" >= {lo}" if lo is not None else f" <= {hi}" if hi is not None else "")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise SpecError(path, f"got {describe(value)}; accepted: an integer" + (f" >= {lo}" if lo is not None else ""))
-    if lo is not None and value < lo:
-        raise SpecError(path, f"got {value}; accepted: an integer >= {lo}")
+        raise SpecError(path, f"got {describe(value)}; accepted: {accepted}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise SpecError(path, f"got {value}; accepted: {accepted}")
     return value
 
 
-def as_number(value: Any, path: str, *, lo: float | None = None, lo_open: bool = False) -> float:
-    """``value`` as a finite float, at least (or above, with ``lo_open``) ``lo``."""
+def as_number(value: Any, path: str, *, lo: float | None = None, lo_open: bool = False,
+              hi: float | None = None) -> float:
+    """``value`` as a finite float, at least (or above, with ``lo_open``) ``lo`` and at most ``hi``."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise SpecError(path, f"got {describe(value)}; accepted: a finite number")
     value = float(value)
+    low = f"{'>' if lo_open else '>='} {lo:.10g}" if lo is not None else ""
+    accepted = "a number " + " and ".join(x for x in (low, f"<= {hi:.10g}" if hi is not None else "") if x)
     if lo is not None and (value <= lo if lo_open else value < lo):
-        raise SpecError(path, f"got {value!r}; accepted: a number {'>' if lo_open else '>='} {lo}")
+        raise SpecError(path, f"got {value!r}; accepted: {accepted}")
+    if hi is not None and value > hi:
+        raise SpecError(path, f"got {value!r}; accepted: {accepted}")
     return value
 
 

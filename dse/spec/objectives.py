@@ -73,6 +73,9 @@ class ObjectiveSpec:
                 threshold = float(parts[2])
             except ValueError:
                 raise SpecError(path, f"threshold {parts[2]!r} is not a number; accepted: METRIC:min|max[:THRESHOLD]") from None
+            if not math.isfinite(threshold):
+                raise SpecError(path, f"threshold {parts[2]!r} is not finite; accepted: a finite number "
+                                      "(METRIC:min|max[:THRESHOLD])")
         return cls(metric=as_name(parts[0], path, "metric name"), goal=_goal(parts[1], path),  # type: ignore[arg-type]
                    threshold=threshold)
 

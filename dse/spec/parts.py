@@ -54,6 +54,20 @@ class SchedulerSpec:
         return cls(type=kind, grace_period=grace, reduction_factor=factor, max_t=max_t)  # type: ignore[arg-type]
 
 
+MAX_TRIALS = 1_000_000
+"""Upper bound of ``budget.max_trials`` and ``budget.max_failed_trials`` (a study's store and
+Pareto queries are sized for far fewer)."""
+MAX_CONCURRENT_TRIALS = 10_000
+"""Upper bound of ``budget.max_concurrent_trials``."""
+MAX_TIME_BUDGET_S = 366 * 86_400.0
+"""Upper bound of ``budget.time_budget_s`` (a year)."""
+MAX_REPEATS = 1_000
+"""Upper bound of ``repeats.count``."""
+MAX_CPUS = 4_096.0
+"""Upper bound of ``resources.cpus`` and ``resources.gpus`` per trial (a service that knows its
+cluster rejects more than its largest node has)."""
+
+
 @dataclass(frozen=True)
 class BudgetSpec:
     """When the study stops."""
@@ -75,10 +89,10 @@ class BudgetSpec:
     def from_dict(cls, data: Any, path: str) -> BudgetSpec:
         f = Fields(data if data is not None else {}, path,
                    "{max_trials, max_concurrent_trials, time_budget_s, max_failed_trials}")
-        out = cls(max_trials=f.integer("max_trials", None, lo=1),
-                  max_concurrent_trials=f.integer("max_concurrent_trials", None, lo=1),
-                  time_budget_s=f.number("time_budget_s", None, lo=0.0, lo_open=True),
-                  max_failed_trials=f.integer("max_failed_trials", None, lo=0))
+        out = cls(max_trials=f.integer("max_trials", None, lo=1, hi=MAX_TRIALS),
+                  max_concurrent_trials=f.integer("max_concurrent_trials", None, lo=1, hi=MAX_CONCURRENT_TRIALS),
+                  time_budget_s=f.number("time_budget_s", None, lo=0.0, lo_open=True, hi=MAX_TIME_BUDGET_S),
+                  max_failed_trials=f.integer("max_failed_trials", None, lo=0, hi=MAX_TRIALS))
         f.done()
         return out
 
@@ -108,15 +122,15 @@ class RepeatsSpec:
         if data is None:
             return cls()
         if isinstance(data, (int, float)) and not isinstance(data, bool):
-            return cls(count=as_int(data, path, lo=1))
+            return cls(count=as_int(data, path, lo=1, hi=MAX_REPEATS))
         f = Fields(data, path, "a count, or {count, seeds}")
-        count = f.integer("count", None, lo=1)
+        count = f.integer("count", None, lo=1, hi=MAX_REPEATS)
         seeds = None
         if f.has("seeds"):
             raw = as_list(f.raw("seeds"), f.at("seeds"), "integer seeds")
             seeds = tuple(as_int(s, join(f.at("seeds"), i), lo=0) for i, s in enumerate(raw))
-            if not seeds:
-                raise SpecError(f.at("seeds"), "got an empty list; accepted: one seed per repeat")
+            if not seeds or len(seeds) > MAX_REPEATS:
+                raise SpecError(f.at("seeds"), f"got {len(seeds)} seeds; accepted: 1 to {MAX_REPEATS}, one per repeat")
             if len(set(seeds)) != len(seeds):
                 raise SpecError(f.at("seeds"), f"got {list(seeds)} with a seed twice; accepted: distinct seeds")
             if count is not None and count != len(seeds):
@@ -147,6 +161,7 @@ class ResourcesSpec:
     @classmethod
     def from_dict(cls, data: Any, path: str) -> ResourcesSpec:
         f = Fields(data if data is not None else {}, path, "{cpus, gpus}")
-        out = cls(cpus=f.number("cpus", 1.0, lo=0.0, lo_open=True), gpus=f.number("gpus", 0.0, lo=0.0))
+        out = cls(cpus=f.number("cpus", 1.0, lo=0.0, lo_open=True, hi=MAX_CPUS),
+                  gpus=f.number("gpus", 0.0, lo=0.0, hi=MAX_CPUS))
         f.done()
         return out

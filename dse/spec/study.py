@@ -12,14 +12,14 @@ from typing import Any
 
 from dse.errors import SpecError
 from dse.spec._parse import Fields, as_list, canonical, check_json, describe, join, thaw
-from dse.spec.parameters import ParameterSpec
 from dse.spec.objectives import ConstraintSpec, ObjectiveSpec
+from dse.spec.parameters import ParameterSpec
 from dse.spec.parts import BudgetSpec, RepeatsSpec, ResourcesSpec, SchedulerSpec
 from dse.spec.searcher import CoordinateOptions, SearcherSpec
 
 STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _TOP_KEYS = ("name", "description", "labels", "base", "parameters", "objectives", "constraints",
-             "searcher", "scheduler", "budget", "repeats", "resources")
+             "searcher", "scheduler", "budget", "repeats", "resources", "reuse")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class StudySpec:
     """Seeds per configuration (metrics reported as mean and std)."""
     resources: ResourcesSpec = field(default_factory=ResourcesSpec)
     """CPUs and GPUs per trial."""
+    reuse: bool = True
+    """Train once per training key: a trial whose training stage (``docs/trials.md``) was already
+    trained loads the stored model and only evaluates; ``false`` trains every trial."""
 
     # -- lookups ----------------------------------------------------------------------------------
     def index(self, name: str) -> int:
@@ -216,6 +219,7 @@ class StudySpec:
             "budget": self.budget.to_dict(),
             "repeats": self.repeats.to_dict(),
             "resources": self.resources.to_dict(),
+            **({} if self.reuse else {"reuse": False}),
         }
 
     def to_json(self) -> str:
@@ -263,6 +267,7 @@ class StudySpec:
             budget=BudgetSpec.from_dict(f.raw("budget", {}), "budget"),
             repeats=RepeatsSpec.from_dict(f.raw("repeats"), "repeats"),
             resources=ResourcesSpec.from_dict(f.raw("resources", {}), "resources"),
+            reuse=_reuse(f.raw("reuse", True)),
         )
         f.done()
         from dse.spec.checks import check_spec
@@ -273,6 +278,12 @@ class StudySpec:
 
             check_targets(spec)
         return spec
+
+
+def _reuse(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError("reuse", f"got {describe(value)}; accepted: true or false")
+    return value
 
 
 def coordinate_steps(spec: StudySpec) -> tuple[tuple[str, ...], ...]:

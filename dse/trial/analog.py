@@ -159,3 +159,26 @@ def program_and_freeze(model: nn.Module, layers: list[str], *, alpha: float, see
         noise = torch.empty_like(weight).normal_(generator=gen)
         weight.mul_(1.0 + alpha * noise)
     inference.freeze(model, layers)
+
+
+@contextmanager
+def rng_preserved(model: nn.Module) -> Iterator[None]:
+    """While open, the analog layers draw their periphery noise as usual; on exit their random
+    streams are put back where they were, so that what ran inside (a validation pass during
+    training) leaves no trace in what follows."""
+    arrays = [layer.array for _, layer in analog_layers(model)]
+    saved = [a.rng.state() for a in arrays]
+    try:
+        yield
+    finally:
+        for a, state in zip(arrays, saved):
+            a.rng.load_state(state)
+
+
+def for_evaluation(model: nn.Module, overrides: dict[str, Any], *, seed: int) -> None:
+    """Make a trained model the chip it is evaluated on: the ``inference`` overrides applied to
+    its analog layers (forward periphery, inference noise, cost), its periphery's random stream
+    restarted from ``seed``, eval mode."""
+    inference.reconfigure(model, overrides)
+    inference.reseed(model, seed)
+    model.eval()

@@ -199,3 +199,9 @@ def _mvm_layers(model: nn.Module) -> list[nn.Module]:
         if isinstance(m, (nn.Linear, nn.Conv2d)) or type(m).__name__ in ("AnalogLinear", "AnalogConv2d"):
             out.append(m)
     return out
+
+
+def build_network(model: dict[str, Any], shape: list[int], classes: int) -> nn.Module:
+    """:func:`build_model` from plain data (a model section's dict form): the builder that model
+    files name, so that :func:`simulator.checkpoint.load_analog_model` rebuilds the network."""
+    return build_model(ModelConfig.from_dict(model), (int(shape[0]), int(shape[1]), int(shape[2])), int(classes))

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from simulator.configs.compounds import (
+    BufferedTransferCompound,
+    ChoppedTransferCompound,
+    DynamicTransferCompound,
+    TransferCompound,
+)
 from simulator.configs.cost import CostConfig
 from simulator.configs.devices import (
     ConstantStepDevice,
@@ -10,8 +16,10 @@ from simulator.configs.devices import (
     IdealDevice,
     LinearStepDevice,
     PowStepDevice,
+    PowStepReferenceDevice,
     PulsedDeviceConfig,
     SoftBoundsDevice,
+    SoftBoundsReferenceDevice,
 )
 from simulator.configs.io import IOConfig, perfect_io
 from simulator.configs.mapping import MappingConfig
@@ -32,10 +40,13 @@ from simulator.configs.update import UpdateConfig, snr_db_to_std
 __all__ = [
     "PRESETS",
     "AdditiveProgNoise",
+    "BufferedTransferCompound",
+    "ChoppedTransferCompound",
     "ConstantStepDevice",
     "CostConfig",
     "DeviceConfig",
     "DriftConfig",
+    "DynamicTransferCompound",
     "ExpStepDevice",
     "IOConfig",
     "IdealDevice",
@@ -46,12 +57,15 @@ __all__ = [
     "NoiseConfig",
     "PCMLikeProgNoise",
     "PowStepDevice",
+    "PowStepReferenceDevice",
     "ProgNoise",
     "PulsedDeviceConfig",
     "RPUConfig",
     "ReadNoiseConfig",
     "RelativeProgNoise",
     "SoftBoundsDevice",
+    "SoftBoundsReferenceDevice",
+    "TransferCompound",
     "UpdateConfig",
     "get_preset",
     "perfect_io",

@@ -27,6 +27,12 @@ PowStep              ``w -= dw_down s ((w - b_min) / (b_max - b_min)) ** gamma_d
 Ideal                floating-point update (no pulses)
 ===================  =========================================================================
 
+The reference devices (:class:`SoftBoundsReferenceDevice`, :class:`PowStepReferenceDevice`) store
+the weight as the difference ``w = g - r`` of a conductance ``g`` (which follows the soft-bounds
+or power-step rule between ``b_min`` and ``b_max``) and a fixed reference ``r`` per device,
+``r = reference_mean + reference_std xi`` (plus the device's symmetry point with
+``subtract_symmetry_point``): zero-shifting (Kim et al. 2019) and its offset errors.
+
 This module is torch-free (the DSE engine validates hardware paths without loading torch); the
 implementation lives in :mod:`simulator.pulsed`.
 """
@@ -46,8 +52,10 @@ __all__ = [
     "IdealDevice",
     "LinearStepDevice",
     "PowStepDevice",
+    "PowStepReferenceDevice",
     "PulsedDeviceConfig",
     "SoftBoundsDevice",
+    "SoftBoundsReferenceDevice",
 ]
 
 
@@ -66,6 +74,11 @@ class DeviceConfig(Config):
     @property
     def is_pulsed(self) -> bool:
         """Whether updates are applied as device pulses (False: floating-point update)."""
+        return False
+
+    @property
+    def is_compound(self) -> bool:
+        """Whether a cross-point holds several devices with transfers (the Tiki-Taka family)."""
         return False
 
     def weight_granularity(self) -> float:
@@ -318,6 +331,88 @@ class PowStepDevice(PulsedDeviceConfig):
         check_range("pow_up_down", self.pow_up_down, -1.0, 1.0)
 
 
+class _ReferenceFields:
+    """Validation of the reference fields shared by the reference devices."""
+
+    reference_std: float
+    reference_mean: float
+
+    def _validate_reference(self) -> None:
+        _finite("reference_mean", self.reference_mean)
+        _non_negative("reference_std", self.reference_std)
+
+
+@dataclass
+class SoftBoundsReferenceDevice(PulsedDeviceConfig, _ReferenceFields):
+    """Soft bounds on a conductance read against a reference (aihwkit ``SoftBoundsReferenceDevice``).
+
+    The stored (visible) weight is ``w = g - r``; a pulse changes ``g = w + r``:
+    ``g += dw_up (1 - g / b_max)(1 + std xi)`` up and ``g -= dw_down (1 - g / b_min)(1 + std xi)``
+    down (with ``mult_noise`` false, the default, the noise ``std xi`` is added inside the bracket
+    instead), then ``g`` is clipped into ``[b_min, b_max]``. The reference of each device is
+    ``r = reference_mean + reference_std xi`` and, with ``subtract_symmetry_point``, also the
+    device's symmetry point ``w* = (dw_up - dw_down) / (dw_up / b_max - dw_down / b_min)``, so that
+    ``w = 0`` is the point where up and down steps are equal (zero-shifting) up to the offset.
+    """
+
+    mult_noise: bool = False
+    """Cycle-to-cycle noise multiplies the whole step (else it is added inside the bracket, i.e.
+    its std is ``dw_min_std`` times the constant step; aihwkit's default)."""
+
+    write_noise_std: float = 0.0
+    """Write noise in units of ``dw_min`` (see :class:`SoftBoundsDevice`); 0 turns it off."""
+
+    apply_write_noise_on_set: bool = True
+    """Whether writing the weights (tile initialisation, ``clip_``) already adds write noise."""
+
+    slope_up_dtod: float = 0.0
+    """Device-to-device spread of the up slope ``dw_up / b_max``, relative to it."""
+
+    slope_down_dtod: float = 0.0
+    """Device-to-device spread of the down slope ``dw_down / |b_min|``, relative to it."""
+
+    reference_mean: float = 0.0
+    """Mean of the reference ``r`` (a systematic offset of the stored weight's zero)."""
+
+    reference_std: float = 0.0
+    """Device-to-device std of the reference (the reference error sigma_r of Rasch et al.)."""
+
+    subtract_symmetry_point: bool = False
+    """Add each device's symmetry point to its reference (zero-shifting): ``w = 0`` is then the
+    symmetry point up to ``reference_mean + reference_std xi``."""
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("write_noise_std", "slope_up_dtod", "slope_down_dtod"):
+            _non_negative(name, getattr(self, name))
+        self._validate_reference()
+
+
+@dataclass
+class PowStepReferenceDevice(PowStepDevice, _ReferenceFields):
+    """Power-law steps on a conductance read against a reference (aihwkit ``PowStepReferenceDevice``).
+
+    As :class:`PowStepDevice` for the conductance ``g = w + r`` between ``b_min`` and ``b_max``
+    (the stored weight's bounds are ``b - r``). With ``subtract_symmetry_point`` the reference
+    includes the device's symmetry point, the root of ``dw_up ((b_max - g) / range) ** gamma_up =
+    dw_down ((g - b_min) / range) ** gamma_down`` (solved by bisection; aihwkit iterates the
+    pulse map ``n_estimation_steps`` times, which converges to the same point).
+    """
+
+    reference_mean: float = 0.0
+    """Mean of the reference ``r`` (a systematic offset of the stored weight's zero)."""
+
+    reference_std: float = 0.0
+    """Device-to-device std of the reference (the reference error sigma_r)."""
+
+    subtract_symmetry_point: bool = False
+    """Add each device's symmetry point to its reference (zero-shifting)."""
+
+    def validate(self) -> None:
+        super().validate()
+        self._validate_reference()
+
+
 DeviceConfig.register_kinds(
     IdealDevice,
     ConstantStepDevice,
@@ -325,4 +420,15 @@ DeviceConfig.register_kinds(
     SoftBoundsDevice,
     ExpStepDevice,
     PowStepDevice,
+    SoftBoundsReferenceDevice,
+    PowStepReferenceDevice,
+)
+PulsedDeviceConfig.register_kinds(
+    ConstantStepDevice,
+    LinearStepDevice,
+    SoftBoundsDevice,
+    ExpStepDevice,
+    PowStepDevice,
+    SoftBoundsReferenceDevice,
+    PowStepReferenceDevice,
 )

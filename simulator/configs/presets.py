@@ -17,7 +17,17 @@ name               what it models
                    programming noise, drift and read noise, global drift compensation
 ``hwa_standard``   hardware-aware training after aihwkit ``StandardHWATrainingPreset`` (8-bit
                    DAC/ADC, PCM read noise, column-wise weight scaling) plus training weight noise
+``reram_sb``       aihwkit ``ReRamSBPreset``: soft-bounds ReRAM read against a reference device
 =================  ==============================================================================
+
+Training algorithms for asymmetric devices (aihwkit's compound presets, ``presets/configs.py``):
+``<algorithm>_<device>`` with algorithm ``tiki_taka`` (``TikiTaka*Preset``: Tiki-Taka v1,
+:class:`~simulator.configs.compounds.TransferCompound`), ``ttv2`` (``TTv2*Preset``: a chopped
+compound without choppers), ``c_ttv2`` (``ChoppedTTv2*Preset``) or ``agad`` (``AGAD*Preset``:
+:class:`~simulator.configs.compounds.DynamicTransferCompound`) and device ``reram_es``,
+``reram_sb`` (its reference at each device's symmetry point) or ``ecram``; both devices of a
+cross-point are the preset device, the transfer read uses ``preset_io`` without noise and bound
+management, and the buffered kinds write one pulse per threshold crossing.
 
 Each preset prices its cost with the technology file of its device family (``cost.tech``):
 ``pcm22`` for the PCM presets, ``ecram22`` and ``capacitor22`` for those devices, ``rram22``
@@ -33,12 +43,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from simulator.configs.compounds import (
+    ChoppedTransferCompound,
+    DynamicTransferCompound,
+    TransferCompound,
+)
 from simulator.configs.cost import CostConfig
 from simulator.configs.devices import (
     ConstantStepDevice,
+    DeviceConfig,
     ExpStepDevice,
     IdealDevice,
     LinearStepDevice,
+    PulsedDeviceConfig,
+    SoftBoundsReferenceDevice,
 )
 from simulator.configs.io import IOConfig, perfect_io
 from simulator.configs.mapping import MappingConfig
@@ -57,12 +75,11 @@ def preset_io(*, forward: bool = True) -> IOConfig:
                     bound_management="iterative" if forward else "none")
 
 
-def _pulsed(device: ConstantStepDevice | LinearStepDevice | ExpStepDevice,
-            tech: str = "rram22") -> RPUConfig:
+def _pulsed(device: DeviceConfig, tech: str = "rram22", desired_bl: int = 31) -> RPUConfig:
     return RPUConfig(
         forward=preset_io(forward=True),
         backward=preset_io(forward=False),
-        update=UpdateConfig(desired_bl=31, update_management=True, update_bl_management=True),
+        update=UpdateConfig(desired_bl=desired_bl, update_management=True, update_bl_management=True),
         device=device,
         cost=CostConfig(tech=tech),
     )
@@ -93,20 +110,39 @@ def _semi_ideal() -> RPUConfig:
     return _pulsed(_gokmen_vlasov_device(dw_min_std=0.0))
 
 
-def _reram_es() -> RPUConfig:
-    return _pulsed(ExpStepDevice(
+def _reram_es_device() -> ExpStepDevice:
+    return ExpStepDevice(
         dw_min=0.00135, up_down=0.259359, w_max=1.0, w_min=-1.0, a=-0.5, b=-0.5,
         gamma_up=5.0, gamma_down=5.0, A_up=-1.18445, A_down=-0.081404,
         dw_min_dtod=0.2, up_down_dtod=0.05, w_max_dtod=0.3, w_min_dtod=0.3,
-        dw_min_std=5.0, write_noise_std=75.0))
+        dw_min_std=5.0, write_noise_std=75.0)
 
 
-def _ecram() -> RPUConfig:
-    return _pulsed(LinearStepDevice(
+def _reram_sb_device(subtract_symmetry_point: bool = False) -> SoftBoundsReferenceDevice:
+    return SoftBoundsReferenceDevice(
+        dw_min=0.002, up_down=0.0, w_max=1.25, w_min=-0.75, mult_noise=False,
+        dw_min_dtod=0.3, up_down_dtod=0.01, w_max_dtod=0.24, w_min_dtod=0.4,
+        dw_min_std=3.75, write_noise_std=56.0, subtract_symmetry_point=subtract_symmetry_point)
+
+
+def _ecram_device() -> LinearStepDevice:
+    return LinearStepDevice(
         dw_min=0.002, up_down=0.0, w_max=1.1724, w_min=-0.8276, mult_noise=True,
         gamma_up=0.1153, gamma_down=0.5085, dw_min_dtod=0.1, up_down_dtod=0.01,
         w_max_dtod=0.05, w_min_dtod=0.05, gamma_up_dtod=0.05, gamma_down_dtod=0.05,
-        dw_min_std=0.3, write_noise_std=0.0, mean_bound_reference=True), tech="ecram22")
+        dw_min_std=0.3, write_noise_std=0.0, mean_bound_reference=True)
+
+
+def _reram_es() -> RPUConfig:
+    return _pulsed(_reram_es_device())
+
+
+def _reram_sb() -> RPUConfig:
+    return _pulsed(_reram_sb_device())
+
+
+def _ecram() -> RPUConfig:
+    return _pulsed(_ecram_device(), tech="ecram22")
 
 
 def _capacitor() -> RPUConfig:
@@ -147,6 +183,70 @@ def _hwa_standard() -> RPUConfig:
     )
 
 
+# -- the Tiki-Taka family (aihwkit presets/configs.py) ------------------------------------------
+_DEVICES: dict[str, tuple[Callable[[], PulsedDeviceConfig], str]] = {
+    "reram_es": (_reram_es_device, "rram22"),
+    "reram_sb": (lambda: _reram_sb_device(subtract_symmetry_point=True), "rram22"),
+    "ecram": (_ecram_device, "ecram22"),
+}
+"""Device family -> (preset device of both A and C, cost technology)."""
+
+
+def _transfer_read() -> IOConfig:
+    """aihwkit's ``PresetIOParameters(noise_management=NONE, bound_management=NONE)``."""
+    return preset_io(forward=True).with_overrides({"noise_management": "none", "bound_management": "none"})
+
+
+def _one_pulse_write() -> UpdateConfig:
+    """``PresetUpdateParameters(desired_bl=1, update_bl_management=False, update_management=False)``."""
+    return UpdateConfig(desired_bl=1, update_management=False, update_bl_management=False)
+
+
+def _tiki_taka(family: str) -> RPUConfig:
+    make, tech = _DEVICES[family]
+    device = TransferCompound(fast=make(), slow=make(), transfer_every=1.0, units_in_mbatch=True,
+                              transfer_forward=_transfer_read(),
+                              transfer_update=UpdateConfig(desired_bl=31))
+    return _pulsed(device, tech)
+
+
+# family -> (fast_lr, auto_granularity, desired_bl) of TTv2 / c-TTv2; AGAD adds tail and chopper
+_TTV2 = {"reram_es": (0.5, 1000.0, 31), "reram_sb": (0.5, 1000.0, 31), "ecram": (0.1, 500.0, 100)}
+_C_TTV2 = {"reram_es": (0.5, 1000.0, 31), "reram_sb": (0.5, 1000.0, 31), "ecram": (1.0, 500.0, 100)}
+_AGAD = {"reram_es": (0.5, 1000.0, 31, 5.0, 0.02), "reram_sb": (0.5, 1000.0, 31, 5.0, 0.02),
+         "ecram": (0.1, 750.0, 31, 50.0, 0.005)}
+
+
+def _chopped(family: str, in_chop_prob: float) -> RPUConfig:
+    make, tech = _DEVICES[family]
+    fast_lr, auto_granularity, bl = (_TTV2 if in_chop_prob == 0.0 else _C_TTV2)[family]
+    device = ChoppedTransferCompound(
+        fast=make(), slow=make(), in_chop_prob=in_chop_prob, fast_lr=fast_lr, auto_scale=True,
+        auto_granularity=auto_granularity, units_in_mbatch=False,
+        transfer_forward=_transfer_read(), transfer_update=_one_pulse_write())
+    return _pulsed(device, tech, desired_bl=bl)
+
+
+def _agad(family: str) -> RPUConfig:
+    make, tech = _DEVICES[family]
+    fast_lr, auto_granularity, bl, tail, chop = _AGAD[family]
+    device = DynamicTransferCompound(
+        fast=make(), slow=make(), fast_lr=fast_lr, auto_granularity=auto_granularity,
+        tail_weightening=tail, in_chop_prob=chop, auto_scale=True, units_in_mbatch=False,
+        transfer_forward=_transfer_read(), transfer_update=_one_pulse_write())
+    return _pulsed(device, tech, desired_bl=bl)
+
+
+def _family_presets() -> dict[str, Callable[[], RPUConfig]]:
+    out: dict[str, Callable[[], RPUConfig]] = {}
+    for family in _DEVICES:
+        out[f"tiki_taka_{family}"] = lambda f=family: _tiki_taka(f)
+        out[f"ttv2_{family}"] = lambda f=family: _chopped(f, 0.0)
+        out[f"c_ttv2_{family}"] = lambda f=family: _chopped(f, 0.01)
+        out[f"agad_{family}"] = lambda f=family: _agad(f)
+    return out
+
+
 PRESETS: dict[str, Callable[[], RPUConfig]] = {
     "ideal": _ideal,
     "idealized": _idealized,
@@ -157,6 +257,8 @@ PRESETS: dict[str, Callable[[], RPUConfig]] = {
     "capacitor": _capacitor,
     "pcm_inference": _pcm_inference,
     "hwa_standard": _hwa_standard,
+    "reram_sb": _reram_sb,
+    **_family_presets(),
 }
 """Preset name -> factory of a fresh :class:`RPUConfig`."""
 

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+import simulator.configs.compounds  # noqa: F401  (registers the compound kinds)
 from simulator._config import Config, check_range
 from simulator.configs.cost import CostConfig
 from simulator.configs.devices import ConstantStepDevice, DeviceConfig
@@ -98,6 +99,10 @@ class RPUConfig(Config):
                 and not self.modifier.active and self.noise.is_ideal)
 
     def validate(self) -> None:
+        if self.device.is_compound and self.update.mode == "none":
+            raise ConfigError("update.mode", f"got 'none' with device.type = "
+                                             f"{type(self.device).__name__!r}; accepted: 'exact' or "
+                                             "'aggregate' (a compound device is trained by pulses)")
         if not self.backward.is_perfect and self.backward.bound_management != "none":
             raise ConfigError("backward.bound_management",
                               f"got {self.backward.bound_management!r}; accepted: 'none' (bound "

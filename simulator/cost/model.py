@@ -170,6 +170,10 @@ def array_area(tech: Technology, d: Design, array_rows: int, array_outputs: int)
     return a
 
 
+_DENSITY_CHUNK = 1 << 20
+"""Weights per chunk of tiles when :func:`weight_density` reads a layer."""
+
+
 def weight_density(array: TileArray, tech: Technology) -> list[float]:
     """Per tile, the mean fraction of the cells' conductance range the weights use: ``|w| /
     max|w|`` for analog weights, the density of 1 bits of the weight codes when sliced. Cached
@@ -183,20 +187,26 @@ def weight_density(array: TileArray, tech: Technology) -> list[float]:
         return cached[1]
     with torch.no_grad():
         w = array.stacked().detach()  # padding devices hold zero weights
-        # (amax and amin are several times faster on CPU than an inf-norm)
-        w_max = torch.maximum(w.amax((1, 2)), w.amin((1, 2)).neg_()).clamp_(min=1e-30)
         count = [float(t.in_size * t.out_size) for t in array.tiles]
-        if wb <= 0:
-            l1 = (w.abs().sum((1, 2)) / w_max).tolist()
-            density = [v / c for v, c in zip(l1, count)]
+        # Tiles go in chunks of about a million weights: one full-size temporary per layer costs
+        # more in fresh memory pages than the arithmetic itself.
+        chunk = max(1, _DENSITY_CHUNK // max(1, w.shape[1] * w.shape[2]))
+        sums = torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
+        levels = 2 ** (wb - 1) - 1 if wb > 0 else 0
+        lut = _popcount_table(w.device) if wb > 0 else None
+        for i in range(0, w.shape[0], chunk):
+            mag = w[i:i + chunk].abs()
+            w_max = mag.amax((1, 2)).clamp_(min=1e-30)
+            if lut is None:
+                sums[i:i + chunk] = mag.sum((1, 2)).to(torch.float64) / w_max.to(torch.float64)
+            else:
+                q = (mag / w_max.view(-1, 1, 1) * levels).round_().to(torch.int64)
+                for shift in range(0, wb - 1, 16):  # 16 magnitude bits per table lookup
+                    sums[i:i + chunk] += lut[(q >> shift) & 0xFFFF].sum((1, 2), dtype=torch.float64)
+        if lut is None:
+            density = [v / c for v, c in zip(sums.tolist(), count)]
         else:
-            levels = 2 ** (wb - 1) - 1
-            q = (w.abs() / w_max.view(-1, 1, 1) * levels).round_().to(torch.int64)
-            lut = _popcount_table(q.device)
-            ones = torch.zeros(array.n_tiles, dtype=torch.float64, device=q.device)
-            for shift in range(0, wb - 1, 16):  # 16 magnitude bits per table lookup
-                ones += lut[(q >> shift) & 0xFFFF].sum((1, 2), dtype=torch.float64)
-            density = [v / (c * max(wb - 1, 1)) for v, c in zip(ones.tolist(), count)]
+            density = [v / (c * max(wb - 1, 1)) for v, c in zip(sums.tolist(), count)]
     values = [min(1.0, max(0.0, float(v))) for v in density]
     array.__dict__["_cost_density"] = (key, values)
     return values

@@ -181,7 +181,7 @@ def _n(count: int, noun: str) -> str:
 
 def format_report(report: CostReport, training: TrainingCost | None = None) -> str:
     """The per-layer breakdown table and the totals, as text."""
-    comps = [c for c in ENERGY_COMPONENTS if c != "static" and any(l.energy_pj.get(c, 0.0) for l in report.layers)]
+    comps = [c for c in ENERGY_COMPONENTS if c != "static" and any(layer.energy_pj.get(c, 0.0) for layer in report.layers)]
     head = ["layer", "arrays", "MVMs", "in/adc bits", "activity", "latency us", "energy nJ"] + \
         [f"{c} nJ" for c in comps] + ["area mm2"]
     rows = [head]

@@ -23,20 +23,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simulator.configs.cost import CostConfig, check_value, constant_names, constant_unit
+from simulator.cost.catalog import TECH_DIR, accepted_technologies, locate, shipped_technologies
 from simulator.cost.units import convert
 from simulator.cost.yamlish import YamlError, loads
 from simulator.errors import ConfigError
 
 __all__ = ["TECH_DIR", "Technology", "load_technology", "resolve", "shipped_technologies"]
 
-TECH_DIR = Path(__file__).with_name("techs")
 """Where the shipped technology files are."""
 
 NULLABLE = frozenset({"e_cell_read"})
@@ -76,29 +75,6 @@ class Technology:
         """One row per constant: name, value, canonical unit, source."""
         return [{"name": n, "value": self.values[n], "unit": constant_unit(n), "source": self.sources[n]}
                 for n in constant_names()]
-
-
-def shipped_technologies() -> list[str]:
-    """Names of the technology files that ship with the package."""
-    return sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
-
-
-def locate(tech: str) -> Path:
-    """The file of a technology: a shipped name, or a path (``ConfigError`` if neither)."""
-    if not isinstance(tech, str) or not tech.strip():
-        raise ConfigError("tech", f"got {tech!r}; accepted: {_accepted()}")
-    shipped = TECH_DIR / f"{tech}.yaml"
-    if "/" not in tech and os.sep not in tech and shipped.is_file():
-        return shipped
-    path = Path(tech).expanduser()
-    if path.is_file():
-        return path.resolve()
-    raise ConfigError("tech", f"got {tech!r}, which is neither a shipped technology nor a file; "
-                              f"accepted: {_accepted()}")
-
-
-def _accepted() -> str:
-    return ", ".join(shipped_technologies()) + ", or the path of a YAML technology file"
 
 
 _CACHE: dict[tuple[str, float], Technology] = {}
@@ -166,7 +142,7 @@ def _read(path: Path, depth: int) -> tuple[dict[str, Any], dict[str, str], dict[
         target = TECH_DIR / f"{base}.yaml" if (TECH_DIR / f"{base}.yaml").is_file() else path.parent / base
         if not target.is_file():
             raise ConfigError("tech", f"{path}: inherits {base!r}, which is neither a shipped technology "
-                                      f"nor a file next to it; accepted: {_accepted()}")
+                                      f"nor a file next to it; accepted: {accepted_technologies()}")
         values, sources, _ = _read(target, depth + 1)
     constants = doc.get("constants") or {}
     if not isinstance(constants, Mapping):

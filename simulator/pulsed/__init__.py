@@ -7,12 +7,31 @@
 * :mod:`~simulator.pulsed.aggregate` — count moments of a mini-batch (the fast mode);
 * :mod:`~simulator.pulsed.response` — the closed-form device response to counted pulses;
 * :mod:`~simulator.pulsed.reference` — aihwkit's pulse-by-pulse order (slow; tests, benchmarks);
-* :class:`PulsedUpdater` — what an analog tile uses.
+* :mod:`~simulator.pulsed.transfer` — compound devices (Tiki-Taka, TTv2, c-TTv2, AGAD);
+* :class:`PulsedUpdater` — what an analog tile uses (:func:`make_updater` picks it or the
+  compound's :class:`TransferUpdater`).
 """
 
 from __future__ import annotations
 
-from simulator.pulsed.devices import DeviceModel, device_model
-from simulator.pulsed.updater import PulsedUpdater
+from typing import Any
 
-__all__ = ["DeviceModel", "PulsedUpdater", "device_model"]
+import torch
+
+from simulator.configs.devices import DeviceConfig
+from simulator.configs.update import UpdateConfig
+from simulator.pulsed.devices import DeviceModel, device_model
+from simulator.pulsed.transfer import TransferUpdater
+from simulator.pulsed.updater import PulsedUpdater
+from simulator.rng import RandomSource
+
+__all__ = ["DeviceModel", "PulsedUpdater", "TransferUpdater", "device_model", "make_updater"]
+
+
+def make_updater(device_cfg: DeviceConfig, update_cfg: UpdateConfig, out_size: int, in_size: int,
+                 rng: RandomSource, dtype: torch.dtype = torch.float32) -> Any:
+    """The updater of a tile: a :class:`TransferUpdater` for compound devices, else a
+    :class:`PulsedUpdater`."""
+    if device_cfg.is_compound:
+        return TransferUpdater(device_cfg, update_cfg, out_size, in_size, rng, dtype)  # type: ignore[arg-type]
+    return PulsedUpdater(device_cfg, update_cfg, out_size, in_size, rng, dtype)

@@ -34,15 +34,15 @@ from simulator.configs.devices import (
     ExpStepDevice,
     LinearStepDevice,
     PowStepDevice,
+    PowStepReferenceDevice,
     PulsedDeviceConfig,
     SoftBoundsDevice,
+    SoftBoundsReferenceDevice,
 )
 from simulator.errors import ConfigError
 from simulator.pulsed.aggregate import Moments
-from simulator.pulsed.response import respond_counts_, respond_moments_
+from simulator.pulsed.response import State, respond_counts_, respond_moments_
 from simulator.rng import RandomSource
-
-State = dict[str, torch.Tensor]
 
 __all__ = [
     "ConstantStepModel",
@@ -50,6 +50,8 @@ __all__ = [
     "ExpStepModel",
     "LinearStepModel",
     "PowStepModel",
+    "PowStepReferenceModel",
+    "SoftBoundsReferenceModel",
     "State",
     "device_model",
 ]
@@ -277,12 +279,92 @@ class PowStepModel(DeviceModel):
         return torch.where(alive, up, 0.0), torch.where(alive, down, 0.0)
 
 
+def _reference(cfg: SoftBoundsReferenceDevice | PowStepReferenceDevice, state: State,
+               rng: RandomSource, dtype: torch.dtype, symmetry_point: torch.Tensor | None) -> torch.Tensor:
+    """Per-device reference ``r = reference_mean + reference_std xi (+ symmetry point)``."""
+    r = torch.full_like(state["w_min"], float(cfg.reference_mean))
+    if cfg.reference_std > 0.0:
+        r.add_(rng.normal(r.shape, dtype=dtype, fresh=True), alpha=float(cfg.reference_std))
+    if symmetry_point is not None:
+        r.add_(symmetry_point)
+    return r
+
+
+class SoftBoundsReferenceModel(LinearStepModel):
+    """Soft bounds on ``g = w + r``: with ``g``'s bounds ``b``, the step in ``w`` is linear,
+    ``dw_up (1 - r / b_max) - (dw_up / b_max) w`` up and ``dw_down (1 - r / b_min) - (dw_down /
+    b_min) w`` down, and ``w`` lies in ``[b_min - r, b_max - r]``."""
+
+    def __init__(self, cfg: SoftBoundsReferenceDevice) -> None:
+        DeviceModel.__init__(self, cfg)
+        self.mult_noise = bool(cfg.mult_noise)
+
+    def _sample_extra(self, state: State, rng: RandomSource, dtype: torch.dtype) -> State:
+        cfg: SoftBoundsReferenceDevice = self.cfg  # type: ignore[assignment]
+        b_max, b_min = state["w_max"], state["w_min"]
+        a_up, a_down = state["scale_up"], state["scale_down"]
+        xi = rng.normal((2, *b_max.shape), dtype=dtype, fresh=True)
+        safe_max = torch.where(b_max > 0, b_max, 1.0)
+        safe_min = torch.where(b_min < 0, b_min, -1.0)
+        k_up = torch.where(b_max > 0, a_up / safe_max, 0.0) * (1.0 + cfg.slope_up_dtod * xi[0])
+        k_down = torch.where(b_min < 0, -a_down / safe_min, 0.0) * (1.0 + cfg.slope_down_dtod * xi[1])
+        sp = None
+        if cfg.subtract_symmetry_point:
+            # up step a_up - k_up g equals the down step a_down + k_down g at g*
+            denom = k_up + k_down
+            sp = torch.where(denom > 0, (a_up - a_down) / torch.where(denom > 0, denom, 1.0), 0.0)
+        r = _reference(cfg, state, rng, dtype, sp)
+        extra = {
+            "noise_up": a_up.clone(), "noise_down": a_down.clone(), "reference": r.contiguous(),
+            "slope_up": (-k_up).contiguous(), "slope_down": k_down.contiguous(),
+        }
+        state["scale_up"] = (a_up - k_up * r).contiguous()
+        state["scale_down"] = (a_down + k_down * r).contiguous()
+        state["w_max"] = (b_max - r).contiguous()
+        state["w_min"] = (b_min - r).contiguous()
+        return extra
+
+    def pulse_noise_std(self, w: torch.Tensor, step: torch.Tensor, state: State, up: bool) -> torch.Tensor:
+        if self.mult_noise:
+            return self.dw_min_std * step
+        return self.dw_min_std * state["noise_up" if up else "noise_down"]
+
+
+class PowStepReferenceModel(PowStepModel):
+    """Power-law steps on ``g = w + r``: PowStep with the bounds shifted by ``-r``."""
+
+    def _sample_extra(self, state: State, rng: RandomSource, dtype: torch.dtype) -> State:
+        cfg: PowStepReferenceDevice = self.cfg  # type: ignore[assignment]
+        extra = super()._sample_extra(state, rng, dtype)
+        sp = None
+        if cfg.subtract_symmetry_point:
+            sp = self._symmetry_point({**state, **extra})
+        r = _reference(cfg, state, rng, dtype, sp)
+        state["w_max"] = (state["w_max"] - r).contiguous()
+        state["w_min"] = (state["w_min"] - r).contiguous()
+        extra["reference"] = r.contiguous()
+        return extra
+
+    def _symmetry_point(self, state: State) -> torch.Tensor:
+        """Root of ``up(g) = down(g)`` in ``[b_min, b_max]`` by bisection (up - down decreases)."""
+        lo, hi = state["w_min"].clone(), state["w_max"].clone()
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            up, down = self.steps(mid, state)
+            above = up > down  # still below the symmetry point
+            lo = torch.where(above, mid, lo)
+            hi = torch.where(above, hi, mid)
+        return 0.5 * (lo + hi)
+
+
 _MODELS: dict[type[DeviceConfig], type[DeviceModel]] = {
     ConstantStepDevice: ConstantStepModel,
     LinearStepDevice: LinearStepModel,
     SoftBoundsDevice: LinearStepModel,
     ExpStepDevice: ExpStepModel,
     PowStepDevice: PowStepModel,
+    SoftBoundsReferenceDevice: SoftBoundsReferenceModel,
+    PowStepReferenceDevice: PowStepReferenceModel,
 }
 
 

@@ -33,21 +33,45 @@ What this leaves out, compared with applying the pulses one by one in aihwkit's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 if TYPE_CHECKING:
     from simulator.pulsed.aggregate import Moments
-    from simulator.pulsed.devices import DeviceModel, State
 
-__all__ = ["respond_counts_", "respond_moments_"]
+__all__ = ["DeviceResponse", "State", "respond_counts_", "respond_moments_"]
+
+State = dict[str, torch.Tensor]
+"""Per-device state of a device model (``w_min``, ``w_max``, ``dw_min_up``, ... by name)."""
+
+
+class DeviceResponse(Protocol):
+    """What the response functions need of a device model (:class:`~simulator.pulsed.devices.
+    DeviceModel` provides it); the models import this module, never the other way round."""
+
+    nonlinear: bool
+    """False when a step does not depend on the weight (the constant-step device)."""
+    dw_min_std: float
+    """Pulse-to-pulse step noise, relative to the step."""
+
+    def steps(self, w: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor]:
+        """Down and up step sizes at weights ``w``."""
+        ...
+
+    def pulse_noise_std(self, w: torch.Tensor, step: torch.Tensor, state: State, up: bool) -> torch.Tensor:
+        """Standard deviation of one pulse's step."""
+        ...
+
+    def clip_(self, w: torch.Tensor, state: State) -> torch.Tensor:
+        """Clip ``w`` into the per-device bounds, in place."""
+        ...
 
 _TINY = 1e-30
 """Stands in for a zero total count in ``q / t`` (where ``q = 0`` too)."""
 
 
-def respond_counts_(model: DeviceModel, w: torch.Tensor, state: State, n: torch.Tensor,
+def respond_counts_(model: DeviceResponse, w: torch.Tensor, state: State, n: torch.Tensor,
                     xi: torch.Tensor) -> torch.Tensor:
     """Apply exact counts ``n`` ``(2 out, in)`` (down rows, then up rows) to ``w`` in place."""
     out = w.shape[0]
@@ -62,7 +86,7 @@ def respond_counts_(model: DeviceModel, w: torch.Tensor, state: State, n: torch.
     return model.clip_(w, state)
 
 
-def respond_moments_(model: DeviceModel, w: torch.Tensor, state: State, moments: Moments,
+def respond_moments_(model: DeviceResponse, w: torch.Tensor, state: State, moments: Moments,
                      xi: torch.Tensor) -> torch.Tensor:
     """Apply the aggregate counts ``(t, m, q, r)`` to ``w`` in place (consumes the moments)."""
     t, m, q, r = moments
@@ -89,7 +113,7 @@ def respond_moments_(model: DeviceModel, w: torch.Tensor, state: State, moments:
     return model.clip_(w, state)
 
 
-def _respond_(model: DeviceModel, w: torch.Tensor, state: State, n_down: torch.Tensor, n_up: torch.Tensor,
+def _respond_(model: DeviceResponse, w: torch.Tensor, state: State, n_down: torch.Tensor, n_up: torch.Tensor,
               xi: torch.Tensor, count_var: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
     """Steps that depend on ``w``: midpoint evaluation; ``count_var`` = variances of the counts."""
     up0, down0 = model.steps(w, state)

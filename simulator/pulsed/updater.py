@@ -125,6 +125,51 @@ class PulsedUpdater:
             self._show_(weight, target, touched)
         return weight
 
+    @torch.no_grad()
+    def update_columns_(self, weight: torch.Tensor, cols: torch.Tensor, x: torch.Tensor,
+                        d: torch.Tensor, lr: float) -> torch.Tensor:
+        """Pulsed update of the columns ``cols`` ``(R,)`` of ``weight`` only, in place.
+
+        ``x`` ``(N, R)`` are the inputs on those columns (every other column gets a zero input, so
+        it receives no pulse) and ``d`` ``(N, out)`` the errors; the result is that of
+        :meth:`update_` with the full zero-padded inputs, computed on the ``(out, R)`` sub-array
+        (the transfer write of compound devices).
+        """
+        lr = float(lr)
+        if lr == 0.0 or x.shape[0] == 0 or self.model is None:
+            if self.model is None and lr != 0.0:
+                sub = weight.index_select(1, cols).addmm_(d.t(), x, alpha=-lr)
+                weight.index_copy_(1, cols, sub)
+            return weight
+        if lr < 0.0:
+            lr, d = -lr, -d
+        target = self._target(weight)
+        sub = target.index_select(1, cols)
+        state = {k: v.index_select(1, cols) for k, v in self.state.items() if not k.startswith("_")}
+        probs = probabilities(x, d, lr, self.granularity, self.update_cfg)
+        xi = self.rng.normal(sub.shape, dtype=sub.dtype)
+        xi = xi if xi.device == sub.device else xi.to(sub.device)
+        out = self.out_size
+        if self.update_cfg.mode == "exact":
+            n = exact_counts(probs, self.rng, self.counter)
+            touched = (n[:out] + n[out:]) > 0
+            self.model.respond_(sub, state, n, xi)
+        else:
+            moments = aggregate_moments(probs, signed_q=self._signed_q, counter=self.counter)
+            t, _, q, _ = moments
+            touched = None
+            if self.write_noise > 0.0:
+                u = self.rng.uniform(sub.shape, dtype=sub.dtype)
+                touched = u.to(sub.device) < -torch.expm1(-(t + 0.5 * q))
+            self.model.respond_moments_(sub, state, moments, xi)
+        target.index_copy_(1, cols, sub)
+        if self.write_noise > 0.0:
+            noise = self.rng.normal(sub.shape, dtype=sub.dtype).to(sub.device)
+            shown = torch.where(touched, sub + self.write_noise * noise, weight.index_select(1, cols))
+            weight.index_copy_(1, cols, shown)
+            self._seen_version = weight._version
+        return weight
+
     def to(self, device: torch.device | str) -> PulsedUpdater:
         """Move the per-device state (and hidden weights) to ``device``."""
         self.state = {k: v.to(device) for k, v in self.state.items() if not k.startswith("_")}

@@ -160,10 +160,10 @@ def test_trial_page_shows_the_cost_breakdown(priced_study: Any, tmp_path: Path) 
         bars = browser.evaluate(
             "[...document.querySelectorAll('#energy-plot rect.bar')].map(r => [r.dataset.layer, r.dataset.component])")
         assert {b[0] for b in bars} == set(layers)
-        nonzero = {(l["name"], c) for l in cost["layers"] for c, v in l["energy_pj"].items() if v > 0}
+        nonzero = {(layer["name"], c) for layer in cost["layers"] for c, v in layer["energy_pj"].items() if v > 0}
         assert {tuple(b) for b in bars} == nonzero  # one segment per layer and component
         area_bars = browser.evaluate("document.querySelectorAll('#area-plot rect.bar').length")
-        assert area_bars == sum(1 for l in cost["layers"] for v in l["area_um2"].values() if v > 0)
+        assert area_bars == sum(1 for layer in cost["layers"] for v in layer["area_um2"].values() if v > 0)
         legend = browser.evaluate("[...document.querySelectorAll('#cost-legend .key')].map(k => k.dataset.component)")
         assert "adc" in legend and "buffer" in legend
         assert browser.evaluate("document.querySelectorAll('#cost-table tbody tr').length") == len(layers)

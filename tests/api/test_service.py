@@ -142,3 +142,139 @@ class TestScheduler:
         scheduler = Scheduler(sqlite_store, settings)
         assert scheduler.tick() == []  # the limit is taken by a runner this scheduler did not start
         assert sqlite_store.get_study(queued.id).state == "QUEUED"
+
+
+class TestRunnerReaping:
+    def test_every_exited_runner_is_reaped_with_what_it_left_in_its_process_group(
+        self, sqlite_store: SqlStore, tmp_path: Path
+    ) -> None:
+        """Two runners of one study overlap (one lost its lease and exits while its successor
+        starts): both are waited for, and a process the exited one left behind (as a local
+        Ray's would be) is ended."""
+        import os
+        import signal
+        import time
+
+        from api.runner.scheduler import _Child
+
+        settings = make_settings(sqlite_store.url, run_studies=True)
+        scheduler = Scheduler(sqlite_store, settings)
+        pid_file = tmp_path / "grandchild.pid"
+        leaves_a_child = (
+            "import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']);"
+            f" open({str(pid_file)!r}, 'w').write(str(p.pid))"
+        )
+        old = subprocess.Popen([sys.executable, "-c", leaves_a_child], start_new_session=True)
+        new = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+        scheduler._children = {
+            "old-owner": _Child("s1", "old-owner", old, tmp_path / "a.log"),
+            "new-owner": _Child("s1", "new-owner", new, tmp_path / "b.log"),
+        }
+        old.wait(60)
+        new.wait(60)
+        grandchild = int(pid_file.read_text())
+        scheduler._reap()
+        assert scheduler._children == {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(grandchild, 0)
+            except ProcessLookupError:
+                break
+            # the grandchild is reparented to init (or a subreaper) and reaped by it
+            if Path(f"/proc/{grandchild}/stat").exists() and Path(f"/proc/{grandchild}/stat").read_text().split()[2] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(grandchild, signal.SIGKILL)
+            raise AssertionError("the exited runner's process group outlived it")
+
+
+class TestLeaseKeeper:
+    class _Store:
+        def __init__(self) -> None:
+            self.answers: list[object] = []
+
+        def renew_lease(self, study_id: str, owner: str, lease_s: float) -> bool | None:
+            answer = self.answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer  # type: ignore[return-value]
+
+    def _keeper(self, store: object, lost: list[str], lease_s: float):
+        from api.runner.lease import LeaseKeeper
+
+        return LeaseKeeper(store, "s1", "me", lease_s=lease_s, heartbeat_s=0.01,  # type: ignore[arg-type]
+                           on_cancel=lambda: None, on_lost=lost.append, hard_exit=False)
+
+    def test_a_lease_that_lapsed_during_a_store_outage_is_reported_as_the_outage(self) -> None:
+        import time
+
+        store, lost = self._Store(), []
+        keeper = self._keeper(store, lost, lease_s=0.05)
+        store.answers = [False, ConnectionError("connection refused"), None]
+        keeper.beat()
+        keeper.beat()  # the store is down
+        time.sleep(0.1)  # longer than the lease
+        keeper.beat()  # back, but the lease is gone
+        assert keeper.lost and len(lost) == 1
+        assert lost[0].startswith("store unavailable") and "connection refused" in lost[0]
+        assert "another runner" not in lost[0]
+
+    def test_a_lease_taken_by_another_runner_says_so(self) -> None:
+        store, lost = self._Store(), []
+        keeper = self._keeper(store, lost, lease_s=60)
+        store.answers = [False, None]
+        keeper.beat()
+        keeper.beat()
+        assert lost == ["another runner owns the study now"]
+
+
+class TestSecurityDefaults:
+    def test_anonymous_write_on_a_reachable_host_is_refused_unless_asked_for(self) -> None:
+        with pytest.raises(ValidationError, match="anonymous_access: got 'write' with host '0.0.0.0'"):
+            Settings(host="0.0.0.0", anonymous_access="write")
+        assert Settings(host="127.0.0.1", anonymous_access="write").anonymous_access == "write"
+        assert Settings(host="::1", anonymous_access="write").host == "::1"
+        Settings(host="0.0.0.0", anonymous_access="write", allow_public_anonymous_write=True)
+        Settings(host="0.0.0.0", write_tokens=("t",))
+
+    def test_plain_dse_serve_generates_a_token_and_prints_it_with_the_dashboard_url(self, tmp_path: Path) -> None:
+        import re
+        import socket
+        import time
+        import urllib.error
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dse.cli", "serve", "--port", str(port), "--no-run-studies",
+             "--database-url", f"sqlite:///{tmp_path / 'serve.db'}"],
+            cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()
+            match = re.search(rf"http://127\.0\.0\.1:{port}/#token=(\S+)", line)
+            assert match, line
+            token = match.group(1)
+            url = f"http://127.0.0.1:{port}/v1/studies"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(
+                            url, headers={"Authorization": f"Bearer {token}"}), timeout=5) as r:
+                        assert r.status == 200
+                    break
+                except urllib.error.URLError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise
+                    time.sleep(0.3)
+            with pytest.raises(urllib.error.HTTPError) as denied:
+                urllib.request.urlopen(url, timeout=5)
+            assert denied.value.code == 401
+        finally:
+            proc.terminate()
+            proc.wait(30)

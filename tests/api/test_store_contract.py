@@ -247,6 +247,21 @@ class TestTrials:
             store.write_trial(sid, running.fail("late failure"))
         assert store.get_trial(sid, 0).state == "COMPLETED"
 
+    def test_an_interrupted_trial_is_re_run_under_its_number_and_counts_its_attempts(
+        self, store: SqlStore
+    ) -> None:
+        sid = self._running(store)
+        first = TrialRecord.pending("t-1", 0, {"lr": 0.1}).start()
+        store.write_trial(sid, first.cancel("study interrupted; resume to re-run"))
+        rerun = TrialRecord.pending("t-1", 0, {"lr": 0.1}, attempts=first.attempts + 1).start()
+        store.write_trial(sid, rerun)  # CANCELLED -> RUNNING: the resume re-opens it
+        store.write_trial(sid, rerun.restart().complete([{"accuracy": 0.7}]))
+        (back,) = store.records(sid)
+        assert back.state.value == "COMPLETED" and back.attempts == 3
+        assert store.get_trial(sid, 0).attempts == 3
+        with pytest.raises(ConflictError, match="COMPLETED to RUNNING"):
+            store.write_trial(sid, rerun)
+
     def test_trial_id_and_number_stay_paired(self, store: SqlStore) -> None:
         sid = self._running(store)
         store.write_trial(sid, TrialRecord.pending("t-1", 0, {}))
@@ -316,6 +331,20 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
     store.close()
+
+
+def test_a_store_from_before_the_attempts_column_gains_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = SqlStore(url)
+    study, _ = store.create_study(spec_dict(), name="old")
+    store.write_trial(study.id, TrialRecord.pending("t-1", 0, {"lr": 0.1}).start().complete([{"accuracy": 0.5}]))
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE trials DROP COLUMN attempts"))
+    store.close()
+    reopened = SqlStore(url)
+    (back,) = reopened.records(study.id)
+    assert back.attempts == 0 and back.metrics["accuracy"] == 0.5  # the old row reads as never counted
+    reopened.close()
 
 
 _WRITER = textwrap.dedent("""

@@ -6,7 +6,7 @@ import math
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,7 +35,7 @@ from dse.results import (
 from dse.spec import StudySpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,8 @@ def test_record_life_cycle_and_derived_fields() -> None:
     (TrialState.COMPLETED, TrialState.RUNNING),
     (TrialState.COMPLETED, TrialState.FAILED),
     (TrialState.FAILED, TrialState.COMPLETED),
-    (TrialState.CANCELLED, TrialState.PENDING),
+    (TrialState.PRUNED, TrialState.PENDING),
+    (TrialState.CANCELLED, TrialState.COMPLETED),
 ])
 def test_states_never_move_backwards(first: TrialState, then: TrialState) -> None:
     r = TrialRecord(trial_id="x", number=0).advance(first)
@@ -115,6 +116,8 @@ def test_states_never_move_backwards(first: TrialState, then: TrialState) -> Non
 def test_allowed_transitions() -> None:
     r = TrialRecord.pending("x", 0, {})
     assert r.cancel().state is TrialState.CANCELLED  # pending may end without running
+    # a cancelled (interrupted) trial is re-opened when its study resumes and re-runs it
+    assert r.start().cancel("interrupted").advance(TrialState.RUNNING).state is TrialState.RUNNING
     running = r.start()
     assert running.advance(TrialState.RUNNING).state is TrialState.RUNNING
     failed = running.fail("diverged at epoch 3: loss=nan", repeat_metrics=[{"accuracy": 0.1}])
@@ -156,7 +159,7 @@ EXPECTED_COLUMNS = [
     ("details", pa.string()),
     ("created_at", pa.timestamp("us", tz="UTC")), ("started_at", pa.timestamp("us", tz="UTC")),
     ("finished_at", pa.timestamp("us", tz="UTC")), ("duration_s", pa.float64()), ("node", pa.string()),
-    ("error", pa.string()),
+    ("error", pa.string()), ("attempts", pa.int64()),
 ]
 
 

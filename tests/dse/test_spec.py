@@ -188,7 +188,7 @@ BAD = [
     ("asha options on fifo", _set(["scheduler"], {"type": "fifo", "grace_period": 2}), "scheduler.grace_period",
      "asha"),
     ("unbounded random", _set(["budget"], {}), "budget.max_trials", "time_budget_s"),
-    ("zero trials", _set(["budget", "max_trials"], 0), "budget.max_trials", ">= 1"),
+    ("zero trials", _set(["budget", "max_trials"], 0), "budget.max_trials", "an integer from 1 to 1000000"),
     ("seeds and count disagree", _set(["repeats"], {"count": 3, "seeds": [1, 2]}), "repeats.count", "seeds"),
     ("duplicate seeds", _set(["repeats"], {"seeds": [1, 1]}), "repeats.seeds", "distinct"),
     ("zero cpus", _set(["resources", "cpus"], 0), "resources.cpus", "> 0"),

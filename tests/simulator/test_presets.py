@@ -18,7 +18,9 @@ from simulator.configs import (
 from simulator.errors import ConfigError
 
 NAMES = ["ideal", "idealized", "gokmen_vlasov", "semi_ideal", "reram_es", "ecram", "capacitor",
-         "pcm_inference", "hwa_standard"]
+         "pcm_inference", "hwa_standard", "reram_sb",
+         *(f"{algo}_{family}" for family in ("reram_es", "reram_sb", "ecram")
+           for algo in ("tiki_taka", "ttv2", "c_ttv2", "agad"))]
 
 
 def test_preset_names_and_unknown_names() -> None:

@@ -1,6 +1,6 @@
 """The trial config schema (torch-free): what one trial trains, on which hardware, and how.
 
-A trial config is plain data with seven sections::
+A trial config is plain data with eight sections::
 
     dataset:    {name: digits, validation_fraction: 0.1, ...}
     model:      {name: fcnn, hidden: [256, 128], activation: relu, keep_digital: []}
@@ -8,6 +8,7 @@ A trial config is plain data with seven sections::
     training:   {epochs: 10, batch_size: 32, lr: 0.05, schedule: {type: step, step_size: 10}}
     algorithm:  {type: analog_sgd}            # or hwa, ha_sgd, detector_retrain
     evaluation: {repeats: 5, drift_times_s: [1, 3600, 86400, 31536000], snr_db: []}
+    inference:  {forward.out_bits: 6, noise.programming.scale: 2.0}   # evaluation hardware
     seed:       0
 
 :func:`validate_trial_config` returns a normalized copy (every default filled in, the hardware
@@ -36,8 +37,17 @@ from dse.trial.config.hardware import (
     normalize_hardware,
     resolve_hardware,
 )
+from dse.trial.config.inference import INFERENCE_FIELDS, inference_overrides, resolve_inference
 from dse.trial.config.paths import get_path, set_path
 from dse.trial.config.sections import DatasetConfig, EvaluationConfig, ModelConfig
+from dse.trial.config.stages import (
+    evaluation_part,
+    pretraining_config,
+    section_stages,
+    stage_of,
+    training_key,
+    training_part,
+)
 from dse.trial.config.training import (
     ConstantSchedule,
     OneCycleSchedule,
@@ -49,6 +59,7 @@ from dse.trial.config.trial import SECTIONS, TrialConfig, parse_trial_config, va
 
 __all__ = [
     "DEFAULT_PRESET",
+    "INFERENCE_FIELDS",
     "SECTIONS",
     "AlgorithmConfig",
     "AnalogSGDAlgorithm",
@@ -64,11 +75,19 @@ __all__ = [
     "StepSchedule",
     "TrainingConfig",
     "TrialConfig",
+    "evaluation_part",
     "get_path",
     "hardware_overrides",
+    "inference_overrides",
     "normalize_hardware",
     "parse_trial_config",
+    "pretraining_config",
     "resolve_hardware",
+    "resolve_inference",
+    "section_stages",
     "set_path",
+    "stage_of",
+    "training_key",
+    "training_part",
     "validate_trial_config",
 ]

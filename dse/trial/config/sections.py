@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from dse.trial import architectures as arch
@@ -21,7 +21,7 @@ class DatasetConfig(Config):
     name: DatasetName = "digits"
     """Dataset: ``digits`` (scikit-learn's 8×8 digits, embedded), ``mnist``, ``fashion-mnist``
     (IDX .gz files), ``cifar10`` (python pickle batches), ``svhn`` (cropped-digits .mat files)."""
-    data_dir: str | None = None
+    data_dir: str | None = field(default=None, metadata={"stage": "location"})
     """Directory holding the dataset's files; ``None`` searches ``$DSE_DATA_DIR`` and then the
     per-user cache (see ``dse data download``)."""
     validation_fraction: float = 0.1

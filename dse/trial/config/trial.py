@@ -11,18 +11,23 @@ from dse.errors import SpecError
 from dse.trial import architectures as arch
 from dse.trial.config.algorithms import AlgorithmConfig, AnalogSGDAlgorithm, DetectorRetrainAlgorithm
 from dse.trial.config.hardware import normalize_hardware, resolve_hardware
+from dse.trial.config.inference import normalize_inference, resolve_inference
 from dse.trial.config.sections import DatasetConfig, EvaluationConfig, ModelConfig
 from dse.trial.config.training import TrainingConfig
 from simulator._config import Config, check_range
 from simulator.errors import ConfigError
 
-SECTIONS = ("dataset", "model", "hardware", "training", "algorithm", "evaluation", "seed")
+SECTIONS = ("dataset", "model", "hardware", "training", "algorithm", "evaluation", "inference", "seed")
 """Top-level keys of a trial config, in document order."""
 
 
 @dataclass
 class TrialConfig(Config):
-    """One trial: dataset, model, hardware, training, algorithm, evaluation and seed."""
+    """One trial: dataset, model, hardware, training, algorithm, evaluation, inference and seed.
+
+    Each field's ``metadata["stage"]`` says which stage of the trial it belongs to (see
+    :mod:`dse.trial.config.stages`): ``training`` (what the trained network depends on; the
+    default) or ``evaluation`` (what only measures it)."""
 
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     """The data (see :class:`DatasetConfig`)."""
@@ -36,8 +41,12 @@ class TrialConfig(Config):
     """Optimizer, loss, batches, epochs and schedule (see :class:`TrainingConfig`)."""
     algorithm: AlgorithmConfig = field(default_factory=AnalogSGDAlgorithm)
     """Training algorithm: ``analog_sgd`` (default), ``hwa``, ``ha_sgd``, ``detector_retrain``."""
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig, metadata={"stage": "evaluation"})
     """Post-training measurements (see :class:`EvaluationConfig`)."""
+    inference: Any = field(default=None, metadata={"stage": "evaluation"})
+    """``RPUConfig`` overrides of the hardware the trained weights are programmed onto for
+    evaluation (``forward.*``, ``noise.*``, ``cost.*``; nested or dotted, normalized to nested);
+    ``{}``: evaluate on the training hardware (see :mod:`dse.trial.config.inference`)."""
     seed: int = 0
     """Seed of everything random in the trial (split, initialization, noise, batches)."""
 
@@ -45,6 +54,8 @@ class TrialConfig(Config):
         check_range("seed", self.seed, 0, 2**63 - 1)
         self.hardware = normalize_hardware(self.hardware)
         resolve_hardware(self.hardware, self.algorithm)
+        self.inference = normalize_inference(self.inference)
+        resolve_inference(self.hardware, self.algorithm, self.inference)
         info = arch.DATASETS[self.dataset.name]
         need = arch.min_input_size(self.model.name)
         if min(info.height, info.width) < need:
@@ -64,6 +75,7 @@ class TrialConfig(Config):
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["hardware"] = copy.deepcopy(self.hardware)
+        out["inference"] = copy.deepcopy(self.inference)
         return out
 
 

@@ -141,3 +141,52 @@ def test_a_study_runs_trials_on_both_nodes_of_a_two_node_cluster(tmp_path):
     finally:
         _stop(nodes)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_a_process_about_to_start_a_local_ray_turns_on_token_authentication():
+    from dse.runner.cluster import protect_local_ray
+
+    code = ("import os, sys\n"
+            "from dse.runner.cluster import protect_local_ray\n"
+            "print(protect_local_ray(None), os.environ.get('RAY_AUTH_MODE'), len(os.environ.get('RAY_AUTH_TOKEN', '')))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "token", "64"]
+    for environ in ({"RAY_ADDRESS": "10.0.0.1:6379"}, {"RAY_AUTH_MODE": "disabled"}):
+        assert not protect_local_ray(None, environ)  # a cluster's own settings, or the user's choice
+        assert "RAY_AUTH_TOKEN" not in environ
+    assert not protect_local_ray("10.0.0.1:6379", {})
+    import ray  # noqa: F401 - once Ray is imported it is too late
+
+    assert not protect_local_ray(None, {})
+
+
+_LOCAL_RAY = """
+import json, sys
+from dse.runner.cluster import connect_ray, protect_local_ray
+assert protect_local_ray(None)
+import ray
+with connect_ray(num_cpus=1) as connection:
+    @ray.remote
+    def plus_one(x):
+        return x + 1
+    assert ray.get(plus_one.remote(1)) == 2  # the local Ray's own workers hold the token
+    probe = ("import ray, sys\\n"
+             "try:\\n    ray.init(address=sys.argv[1], logging_level='ERROR')\\nexcept Exception as exc:\\n"
+             "    print(type(exc).__name__)\\nelse:\\n    print('connected')\\n")
+    import os, subprocess
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    out = subprocess.run([sys.executable, "-c", probe, connection.address], env=env, capture_output=True,
+                         text=True, timeout=120)
+    print(json.dumps({"stranger": out.stdout.strip().splitlines()[-1:]}))
+"""
+
+
+@pytest.mark.slow  # starts a local Ray in a fresh process
+def test_a_local_ray_refuses_a_client_without_its_token():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    out = subprocess.run([sys.executable, "-c", _LOCAL_RAY], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["stranger"] and result["stranger"] != ["connected"], result

@@ -72,7 +72,7 @@ def test_pareto_prints_the_front_under_constraints_and_its_hypervolume(results_d
     lines = out.splitlines()
     assert lines[0] == "study cmd-test: 6 trials (4 completed, 1 failed, 1 cancelled)"
     assert "constraints n_params <= 5000: 2 of 3 eligible trials" in lines[1]
-    table = lines[lines.index(next(l for l in lines if l.startswith("rank"))):]
+    table = lines[lines.index(next(line for line in lines if line.startswith("rank"))):]
     assert table[0].split() == ["rank", "trial", "lr", "hidden", "accuracy", "train_time_s", "n_params"]
     assert [row.split()[:2] for row in table[2:]] == [["0", "t00001"], ["0", "t00000"], ["1", "t00002"]]
 
@@ -83,6 +83,20 @@ def test_pareto_over_other_objectives_and_without_constraints(results_dir, capsy
     assert code == 0
     ids = [t["trial_id"] for t in json.loads(out)["trials"]]
     assert ids == ["t00003", "t00001", "t00000"]  # the infeasible t00003 counts now
+
+
+@pytest.mark.parametrize("command", ["pareto", "best"])
+def test_an_objective_no_trial_recorded_is_named(results_dir, capsys, command):
+    code, out, err = _run_cli(capsys, command, str(results_dir), "-o", "bogus:max", "-o", "accuracy:max")
+    assert code == 2 and out == ""
+    assert "--objective[0]" in err and "'bogus'" in err and "accuracy, n_params, train_time_s" in err
+
+
+def test_dse_run_refuses_an_objective_the_trial_function_does_not_produce(tmp_path, capsys):
+    spec_file = tmp_path / "bogus.yaml"
+    spec_file.write_text(study().to_yaml().replace("metric: accuracy", "metric: acuracy"))
+    code, _, err = _run_cli(capsys, "run", str(spec_file), "--results", str(tmp_path / "out"))
+    assert code == 2 and "objectives[0].metric" in err and "'acuracy'" in err and "energy_per_inference_nj" in err
 
 
 def test_best_respects_constraints(results_dir, capsys):

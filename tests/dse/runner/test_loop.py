@@ -98,7 +98,7 @@ def test_grid_runs_every_configuration_once_then_finishes():
     assert sorted(seen) == sorted((lr, h) for lr in (0.01, 0.05, 0.2) for h in ((16,), (64, 32)))
 
 
-def test_resume_reruns_unfinished_trials_first_and_never_reruns_finished_ones():
+def test_resume_reruns_interrupted_trials_first_under_their_own_numbers_and_never_reruns_finished_ones():
     spec = study()
     grid = list(spec.iter_grid())  # 6 configurations
     history = [
@@ -106,14 +106,13 @@ def test_resume_reruns_unfinished_trials_first_and_never_reruns_finished_ones():
         TrialRecord.pending("t00001", 1, grid[1]).start().fail("diverged"),
         TrialRecord.pending("t00002", 2, grid[2]).start(),  # left RUNNING by a killed run
         TrialRecord.pending("t00003", 3, grid[3]).start().cancel("interrupted"),
-        TrialRecord.pending("t00004", 4, grid[0]).start().cancel("interrupted"),  # grid[0] ran since
     ]
     sink = MemorySink(history)
     loop = _loop(spec, sink, history=history)
-    assert loop.tracker.snapshot().resumed == 4  # the finished ones: completed, failed, 2 cancelled
+    assert loop.tracker.snapshot().resumed == 2  # the evaluated ones; cancelled ones are re-run
     first, second = loop.next_trial(), loop.next_trial()
-    assert (first.trial_id, first.number, first.params) == ("t00002", 2, grid[2])  # same id
-    assert (second.trial_id, second.number, second.params) == ("t00005", 5, grid[3])  # a new trial
+    assert (first.trial_id, first.number, first.params) == ("t00002", 2, grid[2])
+    assert (second.trial_id, second.number, second.params) == ("t00003", 3, grid[3])
     assert loop.next_trial() is None  # the searcher waits for the re-runs
     _complete(loop, first)
     assert loop.next_trial() is None
@@ -122,11 +121,27 @@ def test_resume_reruns_unfinished_trials_first_and_never_reruns_finished_ones():
     while (plan := loop.next_trial()) != FINISHED:
         rest.append(plan.params)
         _complete(loop, plan)
-    assert rest == [grid[4], grid[5]]  # the grid skips everything already evaluated
-    assert [r.number for r in sink.records()] == [0, 1, 2, 3, 4, 5, 6, 7]
-    assert sink.get("t00002").state is TrialState.COMPLETED
-    assert sink.get("t00003").state is TrialState.CANCELLED  # history is never rewritten
-    assert loop.searcher.n_trials == 6  # 2 finished + 2 re-runs + 2 new
+    assert rest == [grid[4], grid[5]]  # the grid skips everything already suggested
+    assert [r.number for r in sink.records()] == [0, 1, 2, 3, 4, 5]  # one row per trial
+    assert sink.get("t00003").state is TrialState.COMPLETED and sink.get("t00003").attempts == 2
+    assert sink.get("t00001").state is TrialState.FAILED  # evaluated trials are never rewritten
+    assert loop.searcher.n_trials == 6
+
+
+def test_resume_keeps_the_trial_budget_exact():
+    spec = study(budget={"max_trials": 4})
+    sink = MemorySink()
+    loop = _loop(spec, sink)
+    plans = [loop.next_trial() for _ in range(3)]
+    _complete(loop, plans[0])
+    loop.trial_started(plans[1].trial_id)
+    loop.stop("interrupted")
+    loop.finish("interrupted")
+    resumed = _loop(spec, sink, history=sink.records())
+    while (plan := resumed.next_trial()) != FINISHED:
+        if plan is not None:
+            _complete(resumed, plan)
+    assert [(r.number, r.state) for r in sink.records()] == [(n, TrialState.COMPLETED) for n in range(4)]
 
 
 def test_listeners_see_every_event_and_a_broken_listener_does_not_stop_the_study(caplog):
@@ -186,7 +201,10 @@ def test_a_restarted_trial_drops_the_measurements_of_its_lost_attempt():
     plan = loop.next_trial()
     loop.trial_started(plan.trial_id)
     loop.trial_epoch(plan.trial_id, 0, {"epoch": 1, "accuracy": 0.4})
+    assert loop.records[plan.trial_id].attempts == 1
     loop.trial_restarted(plan.trial_id, "the worker died")
     loop.trial_started(plan.trial_id)
     loop.trial_epoch(plan.trial_id, 0, {"epoch": 1, "accuracy": 0.5})
     assert [dict(m.metrics) for m in loop.records[plan.trial_id].measurements] == [{"accuracy": 0.5}]
+    _complete(loop, plan)
+    assert loop.records[plan.trial_id].attempts == 2  # one retry after the worker failure

@@ -179,6 +179,7 @@ def test_ctrl_c_interrupts_and_resume_finishes_without_rerunning_finished_trials
         assert next(r for r in after if r.trial_id == trial_id).finished_at == record.finished_at
     completed = [r for r in after if r.state is TrialState.COMPLETED]
     assert sorted(str(r.params) for r in completed) == sorted(str(p) for p in spec.iter_grid())
+    assert [r.number for r in after] == list(range(6))  # interrupted trials re-ran under their numbers
 
 
 def test_resume_reruns_a_trial_a_killed_run_left_running(ray_session, tmp_path):

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from dse.errors import ConflictError, NotFoundError
+from dse.results import MemorySink, TrialState
+from dse.runner.loop import StudyLoop, TrialOutcome
 from dse.searchers import FINISHED, Searcher, make_searcher, searcher_class
 from dse.spec import SEARCHERS
 
@@ -18,6 +20,28 @@ STOCHASTIC = ("random", "tpe", "nsga2", "gp")
 
 def key(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
+
+
+def run_sequentially(loop: StudyLoop, *, stop_after: int | None = None, how: str = "interrupt") -> None:
+    """Run ``loop`` one trial at a time with synthetic results (every fourth trial fails).
+
+    With ``stop_after = k``: after k trials finished, the next one is started and then the run
+    ends as an interrupt does (``interrupt``: the trial is recorded CANCELLED) or as a killed
+    process does (``kill``: it is left RUNNING)."""
+    done = 0
+    while (plan := loop.next_trial()) != FINISHED:
+        assert plan is not None, "nothing runs, yet the loop asks to wait"
+        loop.trial_started(plan.trial_id)
+        if stop_after is not None and done == stop_after:
+            if how == "interrupt":
+                loop.stop("interrupted")
+                loop.finish("interrupted")
+            return
+        if plan.number % 4 == 3:
+            loop.trial_finished(plan.trial_id, TrialOutcome(TrialState.FAILED, error="diverged"))
+        else:
+            loop.trial_finished(plan.trial_id, TrialOutcome(TrialState.COMPLETED, (synthetic_metrics(plan.params),)))
+        done += 1
 
 
 def check_in_space(spec: Any, params: dict[str, Any]) -> None:
@@ -142,3 +166,27 @@ class TestSearcherContract:
         params = searcher.suggest("a")
         params["hidden"].append(99)
         assert searcher.params_of("a")["hidden"] != params["hidden"]
+
+
+@pytest.mark.parametrize("how", ["interrupt", "kill"])
+@pytest.mark.parametrize("kind", SEARCHERS)
+def test_a_resumed_study_suggests_what_the_uninterrupted_one_did(kind: str, how: str) -> None:
+    """Interrupted after k trials and resumed from the stored records, a study runs the same
+    configurations under the same numbers as an uninterrupted run with the same seed: no trial
+    repeats, the interrupted one is re-run under its own number, and the budget is exact.
+    k lies past the model-free start-up of TPE (4), NSGA-II's first generation (4) and GP (3)."""
+    spec = make_spec(kind, max_trials=9)
+    whole = MemorySink()
+    run_sequentially(StudyLoop(spec, make_searcher(spec), whole))
+    expected = [(r.number, r.params, r.state) for r in whole.records()]
+    assert len(expected) == (9 if kind != "gp" else 5)
+
+    k = 3 if kind == "gp" else 5
+    resumed = MemorySink()
+    run_sequentially(StudyLoop(spec, make_searcher(spec), resumed), stop_after=k, how=how)
+    assert len(resumed.records()) == k + 1
+    assert resumed.records()[-1].state is (TrialState.CANCELLED if how == "interrupt" else TrialState.RUNNING)
+    run_sequentially(StudyLoop(spec, make_searcher(spec), resumed, history=resumed.records()))
+    assert [(r.number, r.params, r.state) for r in resumed.records()] == expected
+    rerun = resumed.records()[k]
+    assert rerun.trial_id == f"t{k:05d}" and rerun.attempts == 2  # its own number; started twice

@@ -110,7 +110,7 @@ def test_cost_command_prices_a_design_without_training(tmp_path: Path, capsys: p
     assert out.count("fc1") == 1 and "fc2" in out
     assert main(["cost", str(path), "--json", "--set", "hardware.cost.tech=isaac32"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["technology"] == "isaac32" and [l["name"] for l in report["layers"]] == ["fc1", "fc2"]
+    assert report["technology"] == "isaac32" and [layer["name"] for layer in report["layers"]] == ["fc1", "fc2"]
     assert report["layers"][0]["input_cycles"] == 7  # ISAAC's 1-bit DACs: one cycle per input bit
     assert main(["cost", str(path), "--constants"]) == 0
     assert "NeuroSim V1.4 SubArray.cpp" in capsys.readouterr().out

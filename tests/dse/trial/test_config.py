@@ -23,7 +23,7 @@ from dse.trial.config import (
 
 def test_empty_config_gets_every_default_and_is_idempotent() -> None:
     cfg = validate_trial_config({})
-    assert list(cfg) == ["dataset", "model", "hardware", "training", "algorithm", "evaluation", "seed"]
+    assert list(cfg) == ["dataset", "model", "hardware", "training", "algorithm", "evaluation", "inference", "seed"]
     assert cfg["dataset"]["name"] == "digits"
     assert cfg["hardware"] == {"preset": "ideal"}
     assert cfg["algorithm"] == {"type": "analog_sgd"}
@@ -50,6 +50,24 @@ def test_hardware_kind_switch_applies_before_its_fields() -> None:
                                               "device": {"type": "ExpStepDevice", "dw_min": 0.002}}})
     rpu = resolve_hardware(cfg["hardware"])
     assert type(rpu.device).__name__ == "ExpStepDevice" and rpu.device.dw_min == 0.002
+
+
+def test_compound_devices_and_their_fields_by_dotted_path() -> None:
+    cfg = validate_trial_config({"hardware": {"preset": "agad_reram_es", "device.transfer_every": 2.0,
+                                              "device.fast.dw_min": 0.004}})
+    rpu = resolve_hardware(cfg["hardware"])
+    assert type(rpu.device).__name__ == "DynamicTransferCompound"
+    assert rpu.device.transfer_every == 2.0 and rpu.device.fast.dw_min == 0.004
+    assert rpu.cost.tech == "rram22"
+    switched = resolve_hardware({"preset": "reram_es", "device": {"type": "ChoppedTransferCompound",
+                                                                  "in_chop_prob": 0.05}})
+    assert type(switched.device).__name__ == "ChoppedTransferCompound"
+    with pytest.raises(Exception) as info:  # the compound's own validation, under hardware.
+        resolve_hardware({"preset": "agad_reram_es", "device.in_chop_prob": 0.0})
+    assert "hardware.device.in_chop_prob" in str(info.value)
+    with pytest.raises(SpecError) as info:  # a compound cannot train by floating-point SGD
+        parse_trial_config({"hardware": "c_ttv2_ecram", "algorithm": "hwa"})
+    assert info.value.path == "algorithm.type" and "update.mode" in str(info.value)
 
 
 def test_hwa_and_ha_sgd_force_floating_point_updates() -> None:

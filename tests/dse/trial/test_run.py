@@ -32,9 +32,11 @@ def test_ideal_fcnn_reaches_95_percent_on_digits_within_a_few_epochs(seed: int) 
 
 def test_gokmen_vlasov_pulsed_training_learns_digits() -> None:
     m = _run({"hardware": "gokmen_vlasov", "training": {"epochs": 5, "lr": 0.1, "batch_size": 16},
-              "evaluation": {"repeats": 3, "drift_times_s": [3600]}})
+              "evaluation": {"repeats": 6, "drift_times_s": [3600]}})
     # Chance is 0.1; 359 test images give a binomial std of at most 0.026, so 0.8 is far above
-    # chance and clearly below what the network reaches (0.88 here).
+    # chance and clearly below what the network reaches (0.88 here). The forward noise flips only
+    # a few borderline images between realizations, so three realizations can agree exactly (one
+    # evaluation seed did); six make a zero std from a noisy periphery unlikely.
     assert m["test_accuracy"] >= 0.8
     assert m["analog_accuracy_mean"] >= 0.8 and m["analog_accuracy_std"] > 0.0  # noisy periphery
     assert m["n_tiles"] == 3

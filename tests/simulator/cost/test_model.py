@@ -178,3 +178,41 @@ def test_static_activity_falls_back_to_the_technology() -> None:
     assert report.activity_source == "static"
     assert report.layers[0].activity == 0.5
     assert math.isfinite(report.energy_per_inference_nj) and report.area_mm2 > 0
+
+
+def test_the_histogram_of_codes_and_the_bit_by_bit_count_agree() -> None:
+    from simulator.cost.activity import _ArrayProbe
+
+    layer = AnalogLinear(40, 3, bias=False, rpu_config=plain_rpu(**{"forward.inp_bits": 7, "cost.dac_bits": 1}))
+    probe = _ArrayProbe(layer.array)
+    assert probe.ones_per_code is not None
+    gen = torch.Generator().manual_seed(3)
+    q = int(probe.q_max)
+    codes = torch.randint(-q, q + 1, (2, 50, 40), generator=gen).float()
+    codes[:, ::3] = 0.0
+    by_histogram = probe._ones(codes.abs(), codes)
+    table, probe.ones_per_code = probe.ones_per_code, None
+    by_bits = probe._ones(codes.abs(), codes)
+    expected = [sum(int(abs(v)).bit_count() + (v < 0) for v in t.flatten().tolist()) for t in codes]
+    assert by_histogram.tolist() == by_bits.tolist() == expected
+    probe.ones_per_code = table
+    # magnitudes past q_max miss the histogram and are counted bit by bit (doubling keeps popcounts)
+    assert probe._ones(codes.abs() * 2, codes).tolist() == expected
+
+
+def test_bit_density_is_counted_on_a_random_sample_that_does_not_alias_with_the_batch() -> None:
+    from simulator.cost import activity
+
+    layer = AnalogLinear(8, 2, bias=False, rpu_config=plain_rpu(**{"cost.dac_bits": 1}))
+    n = 4 * activity.PROBE_VECTORS
+    x = torch.zeros(n, 8)
+    x[::4] = 1.0  # every 4th vector full scale (codes 3: two of three bits set), the rest zero
+    with measure_activity(layer) as meter:
+        layer(x)
+    act = meter.result()[""]
+    assert act.vectors == n
+    assert act.level == [pytest.approx(0.25)] and act.zero_fraction == [pytest.approx(0.75)]  # all vectors
+    # The 1 bits come from 256 vectors drawn at random: a fraction p = 1/4 of them full, each worth
+    # 2/3, so the estimate's standard deviation is (2/3) sqrt(p (1 - p) / 256) = 0.018; 4 sigma is
+    # 0.072. (A stride of 4 would see only full vectors: 2/3.)
+    assert act.bit_density[0] == pytest.approx(0.25 * 2 / 3, abs=0.072)
