@@ -15,12 +15,16 @@ What cannot work through Ray Client, and says so (:class:`RayClientUnsupported`)
 - a searcher *object* passed to the runner cannot be shipped; name it in ``spec.searcher``;
 - the trial function and the datasets are loaded on the cluster's nodes: its module must be
   installed there, and data files (MNIST, ...) must be in the nodes' data directory
-  (``dse data download`` on them; the embedded digits need nothing).
+  (``dse data download`` on them; the embedded digits need nothing);
+- a model store on this machine (``dse run``'s ``results/<study>/models``, ``--model-store``)
+  is out of the cluster's reach: trained models are kept on the cluster for the run only (a
+  warning says so).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -30,6 +34,8 @@ from dse.errors import DSEError
 
 if TYPE_CHECKING:
     from dse.runner.ray_runner import RayTuneRunner, StudyOutcome
+
+log = logging.getLogger(__name__)
 
 SCHEME = "ray://"
 POLL_S = 0.25
@@ -130,9 +136,12 @@ def connect_ray_client(address: str) -> Any:
     try:
         return ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        hint = ("; the head could not start a session's server in time: on a busy head raise "
+                "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S (default 30) in the head's environment"
+                if "Starting Ray client server failed" in str(exc) else "")
         raise DSEError(
             f"cannot connect to the Ray Client server at {address!r}: {exc}. It listens on the head "
-            "node (`ray start --head --ray-client-server-port 10001`; KubeRay's head service port 10001)"
+            f"node (`ray start --head --ray-client-server-port 10001`; KubeRay's head service port 10001){hint}"
         ) from exc
 
 
@@ -150,6 +159,9 @@ def run_through_ray_client(runner: RayTuneRunner, address: str) -> StudyOutcome:
             "a searcher object cannot be shipped to the cluster through Ray Client; name the searcher in the "
             "spec (searcher: {type: ...}) instead"
         )
+    if getattr(runner, "model_store", None):
+        log.warning("through Ray Client the model store %s on this machine is not used: the study's trained "
+                    "models are kept on the cluster for this run only", runner.model_store)
     if ray.is_initialized():
         raise DSEError(f"Ray is already initialized in this process; cannot connect to {address!r} as well")
     connect_ray_client(address)
