@@ -12,8 +12,8 @@ import yaml
 
 from api.errors import ProblemError, invalid
 from dse.errors import SpecError
+from dse.metric_names import DEFAULT_TRIAL_FN, check_study_metrics
 from dse.spec import ConstraintSpec, ObjectiveSpec, StudySpec, load_spec
-from dse.trial.metric_names import DEFAULT_TRIAL_FN, check_study_metrics
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
