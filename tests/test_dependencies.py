@@ -113,6 +113,4 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_simulator_floors_only_import_downward() -> None:
-    # The one circle left: the cost config's validation looks its technology file up with
-    # simulator.cost.technology.locate, imported inside validate().
-    assert _cycles(_simulator_import_graph()) == [["simulator.configs.cost", "simulator.cost.technology"]]
+    assert _cycles(_simulator_import_graph()) == []

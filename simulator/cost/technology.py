@@ -23,21 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simulator.configs.cost import CostConfig, check_value, constant_names, constant_unit
+from simulator.configs.techs import TECH_DIR, accepted_technologies, locate, shipped_technologies
 from simulator.cost.units import convert
 from simulator.cost.yamlish import YamlError, loads
 from simulator.errors import ConfigError
 
 __all__ = ["TECH_DIR", "Technology", "load_technology", "resolve", "shipped_technologies"]
-
-TECH_DIR = Path(__file__).with_name("techs")
-"""Where the shipped technology files are."""
 
 NULLABLE = frozenset({"e_cell_read"})
 """Constants a technology may leave null (the cost model derives them)."""
@@ -78,27 +75,8 @@ class Technology:
                 for n in constant_names()]
 
 
-def shipped_technologies() -> list[str]:
-    """Names of the technology files that ship with the package."""
-    return sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
-
-
-def locate(tech: str) -> Path:
-    """The file of a technology: a shipped name, or a path (``ConfigError`` if neither)."""
-    if not isinstance(tech, str) or not tech.strip():
-        raise ConfigError("tech", f"got {tech!r}; accepted: {_accepted()}")
-    shipped = TECH_DIR / f"{tech}.yaml"
-    if "/" not in tech and os.sep not in tech and shipped.is_file():
-        return shipped
-    path = Path(tech).expanduser()
-    if path.is_file():
-        return path.resolve()
-    raise ConfigError("tech", f"got {tech!r}, which is neither a shipped technology nor a file; "
-                              f"accepted: {_accepted()}")
-
-
 def _accepted() -> str:
-    return ", ".join(shipped_technologies()) + ", or the path of a YAML technology file"
+    return accepted_technologies()
 
 
 _CACHE: dict[tuple[str, float], Technology] = {}
