@@ -27,6 +27,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEME = "ray://"
+SESSION_ATTEMPTS = 3
+"""Tries to open a Ray Client session when the head fails to start its server process."""
+SESSION_START_FAILED = "Initialization failure from server"
+"""How Ray Client reports that the head failed to start a session (its server process died,
+timed out, or raced with its own process check)."""
 POLL_S = 0.25
 """Seconds between two collections of the relayed records and events."""
 
@@ -133,16 +139,28 @@ def connect_ray_client(address: str) -> Any:
             f"address {address!r}: Ray Client needs grpcio, which is not installed; install the "
             "'ray-client' extra: pip install 'analog-dse[ray-client]'"
         ) from None
-    try:
-        return ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        hint = ("; the head could not start a session's server in time: on a busy head raise "
-                "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S (default 30) in the head's environment"
-                if "Starting Ray client server failed" in str(exc) else "")
-        raise DSEError(
-            f"cannot connect to the Ray Client server at {address!r}: {exc}. It listens on the head "
-            f"node (`ray start --head --ray-client-server-port 10001`; KubeRay's head service port 10001){hint}"
-        ) from exc
+    for attempt in range(1, SESSION_ATTEMPTS + 1):
+        try:
+            return ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            # The head starts a server process per session; on a busy head that start can fail
+            # once and succeed on the next try.
+            session_failed = SESSION_START_FAILED in str(exc)
+            if session_failed and attempt < SESSION_ATTEMPTS:
+                log.warning("Ray Client at %s could not start a session (try %d of %d); retrying",
+                            address, attempt, SESSION_ATTEMPTS)
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                time.sleep(2.0 * attempt)
+                continue
+            hint = (f"; the head could not start a session's server ({attempt} tries): see its "
+                    "ray_client_server_*.err logs; on a busy head raise RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S "
+                    "(default 30) in the head's environment" if session_failed else "")
+            raise DSEError(
+                f"cannot connect to the Ray Client server at {address!r}: {exc}. It listens on the head node "
+                f"(`ray start --head --ray-client-server-port 10001`; KubeRay's head service port 10001){hint}"
+            ) from exc
+    raise DSEError(f"cannot connect to the Ray Client server at {address!r}")  # not reached: attempts >= 1
 
 
 def run_through_ray_client(runner: RayTuneRunner, address: str) -> StudyOutcome:

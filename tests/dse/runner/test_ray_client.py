@@ -37,7 +37,7 @@ SPEC = (
 
 
 @pytest.fixture(scope="module")
-def ray_client_cluster() -> Iterator[tuple[str, dict[str, str]]]:
+def ray_client_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A one-node cluster (``ray start --head``, 2 CPUs) with its Ray Client server on a free
     loopback port: yields (``ray://127.0.0.1:PORT``, the environment to reach it)."""
     tag = uuid.uuid4().hex[:8]
@@ -75,6 +75,10 @@ def ray_client_cluster() -> Iterator[tuple[str, dict[str, str]]]:
         yield f"ray://127.0.0.1:{client_port}", env
     finally:
         _stop(nodes)
+        # Keep the head's Ray Client server logs (small) with pytest's temporary files.
+        kept = tmp_path_factory.mktemp("ray-client-logs")
+        for log in Path(temp_dir).glob("session_*/logs/ray_client_server*"):
+            shutil.copy(log, kept / log.name)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
