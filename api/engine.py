@@ -12,6 +12,7 @@ import yaml
 
 from api.errors import ProblemError, invalid
 from dse.errors import SpecError
+from dse.metric_names import DEFAULT_TRIAL_FN, check_study_metrics
 from dse.spec import ConstraintSpec, ObjectiveSpec, StudySpec, load_spec
 
 JSON_TYPES = ("application/json",)
@@ -62,9 +63,6 @@ def parse_spec_body(body: bytes, content_type: str | None, trial_function: str |
         # A configuration error from below the engine carries the field's dotted path.
         path = getattr(exc, "path", "") or "body"
         raise SpecError(path, getattr(exc, "reason", str(exc))) from None
-    # (dse.trial loads the trial schema, which the service needs only once a spec arrives)
-    from dse.trial.metric_names import DEFAULT_TRIAL_FN, check_study_metrics
-
     check_study_metrics(spec.objectives, spec.constraints, trial_function or DEFAULT_TRIAL_FN)
     return spec
 

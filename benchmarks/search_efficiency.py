@@ -1,21 +1,24 @@
-"""Search efficiency: how much of the exhaustive front's hypervolume each searcher reaches.
+"""Search efficiency: trials each searcher needs to reach 99% of the exhaustive front's hypervolume.
 
 1. The *exhaustive grid* of a digits workload (288 configurations: hidden layers x learning rate x
    batch size x activation, ideal devices, 3 epochs) runs once through the real engine
    (``RayTuneRunner``, ``run_trial``); its results directory is kept under ``--out`` and resumed,
    so a second run of this script does not retrain.
-2. Each searcher (TPE, NSGA-II, GP and random as the reference) then searches the same space
-   for 30 % of the grid's trials, 3 seeds each, two trials in flight at a time as in a real run.
-   A trial's metrics are looked up in the grid's results instead of training again: a trial is
+2. Each searcher (TPE, NSGA-II, GP, and random search as the baseline) then searches the same
+   space, 5 seeds each, two trials in flight at a time as in a real run, until its front reaches
+   99% of the grid's hypervolume (or the grid's number of trials has been spent). A trial's
+   metrics are looked up in the grid's results instead of training again: a trial is
    deterministic for its configuration and seed, so a searcher sees what a live study would
    (except the timing noise of ``train_time_s``, which is frozen at the grid's measurement).
 3. Hypervolume of accuracy (max) vs ``train_time_s`` (min), normalized once over the grid's
-   trials (``dse.pareto.Normalization``), after each trial; a searcher's score is its
-   hypervolume at the budget over the grid's.
+   trials (``dse.pareto.Normalization``), after each trial.
 
-Prints one JSON object per line (``value``: mean fraction of the grid's hypervolume over the
-seeds; target >= 0.95 for tpe, nsga2 and gp) and writes the curves (hypervolume vs trials, per
-searcher and seed) to ``<out>/search_efficiency.json`` and ``<out>/search_efficiency.png``.
+The bar separates searchers (random search reaches 95% of the hypervolume within 30% of the grid,
+so that old bar did not): each model-based searcher needs fewer trials than random search to reach
+99%, mean of the 5 seeds. Prints one JSON object per line (``value``: mean trials to 99%;
+``baseline_value``: random search's; ``ratio`` = value / baseline, below 1 is better) and writes
+the curves to ``<out>/search_efficiency.json`` and ``<out>/search_efficiency.png``. A seed that
+never reaches 99% counts as the grid's number of trials (and is listed in ``not_reached``).
 
     .venv/bin/python benchmarks/search_efficiency.py [--out benchmarks/out] [--cpus 2]
 """
@@ -27,7 +30,6 @@ import collections
 import copy
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,12 +42,10 @@ from dse.searchers import FINISHED, make_searcher
 from dse.spec import StudySpec, load_spec
 from dse.spec._parse import canonical
 
-SEARCHERS = ("tpe", "nsga2", "gp", "random")
-TARGET = 0.95
-"""Fraction of the grid's hypervolume TPE, NSGA-II and GP must reach (mean of the seeds)."""
-BUDGET_FRACTION = 0.30
-"""Budget of each searcher, as a fraction of the grid's trials."""
-SEEDS = (0, 1, 2)
+SEARCHERS = ("random", "tpe", "nsga2", "gp")
+TARGET = 0.99
+"""Fraction of the grid's hypervolume each searcher is run to."""
+SEEDS = (0, 1, 2, 3, 4)
 CONCURRENCY = 2
 """Trials in flight at once while a searcher runs (a study on 2 CPUs)."""
 
@@ -99,8 +99,10 @@ def run_grid(out: Path, cpus: int) -> tuple[StudySpec, list[Any]]:
     return spec, records
 
 
-def replay(spec: StudySpec, kind: str, seed: int, budget: int, table: dict[str, dict[str, float]]) -> list[Replayed]:
-    """Run searcher ``kind`` for ``budget`` trials, ``CONCURRENCY`` in flight, metrics from ``table``."""
+def replay(spec: StudySpec, kind: str, seed: int, budget: int, table: dict[str, dict[str, float]],
+           stop: Any = None) -> list[Replayed]:
+    """Run searcher ``kind`` for ``budget`` trials, ``CONCURRENCY`` in flight, metrics from ``table``;
+    ``stop(done)`` (optional) ends the search early once it returns true."""
     data = copy.deepcopy(spec.to_dict())
     data["searcher"] = {"type": kind, "seed": seed}
     data["budget"] = {"max_trials": budget}
@@ -126,25 +128,29 @@ def replay(spec: StudySpec, kind: str, seed: int, budget: int, table: dict[str, 
         metrics = table[canonical(params)]
         searcher.on_trial_complete(trial_id, metrics, TrialState.COMPLETED)
         done.append(Replayed(trial_id, int(trial_id[1:]), TrialState.COMPLETED, metrics))
+        if stop is not None and stop(done):
+            break
     return done
 
 
-def plot(curves: dict[str, Any], budget: int, path: Path) -> None:
-    """Hypervolume fraction vs trials: mean over seeds per searcher, the grid's order for reference."""
+def plot(curves: dict[str, Any], path: Path) -> None:
+    """Hypervolume fraction vs trials per searcher and seed, the grid's order for reference."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = dict(zip(SEARCHERS, ("tab:grey", "tab:blue", "tab:orange", "tab:green")))
     for kind, data in curves["searchers"].items():
-        ax.plot(range(1, len(data["mean"]) + 1), data["mean"], label=f"{kind} (mean of {len(SEEDS)} seeds)")
+        for i, curve in enumerate(data["per_seed"]):
+            ax.plot(range(1, len(curve) + 1), curve, color=colors[kind], linewidth=0.8,
+                    label=f"{kind} (mean {data['mean_trials']:.0f} trials)" if i == 0 else None)
     grid = curves["grid_in_order"]
-    ax.plot(range(1, len(grid) + 1), grid, color="grey", linestyle=":", label="grid, in grid order")
+    ax.plot(range(1, len(grid) + 1), grid, color="black", linestyle=":", label="grid, in grid order")
     ax.axhline(TARGET, color="black", linewidth=0.8, linestyle="--", label=f"{TARGET:.0%} of the grid's hypervolume")
-    ax.axvline(budget, color="black", linewidth=0.8, linestyle="-.", label=f"budget: {BUDGET_FRACTION:.0%} of the grid")
     ax.set_xlim(1, len(grid))
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(0.5, 1.01)
     ax.set_xlabel("trials")
     ax.set_ylabel("hypervolume / grid hypervolume")
     ax.set_title("accuracy (max) vs train_time_s (min), digits, 288 configurations")
@@ -167,33 +173,46 @@ def main(argv: list[str] | None = None) -> int:
     norm = normalization_for(grid, objectives)
     hv_grid = study_hypervolume(grid, objectives, normalization=norm)
     table = {canonical(dict(r.params)): dict(r.metrics) for r in grid}
-    budget = math.ceil(BUDGET_FRACTION * len(grid))
+    cap = len(grid)
     curves: dict[str, Any] = {
-        "space": SPACE, "grid_trials": len(grid), "budget": budget, "grid_hypervolume": hv_grid,
+        "space": SPACE, "grid_trials": len(grid), "grid_hypervolume": hv_grid,
         "normalization": dataclasses.asdict(norm),
         "grid_in_order": [h / hv_grid for h in hypervolume_history(grid, objectives, normalization=norm)],
         "searchers": {},
     }
+
+    def reached(done: list[Replayed]) -> bool:
+        return study_hypervolume(done, objectives, normalization=norm) >= TARGET * hv_grid
+
+    baseline = None
     for kind in SEARCHERS:
-        per_seed = []
+        per_seed, trials_needed, missed = [], [], []
         for seed in SEEDS:
-            trials = replay(spec, kind, seed, budget, table)
-            per_seed.append([h / hv_grid for h in hypervolume_history(trials, objectives, normalization=norm)])
-        mean = [sum(c[i] for c in per_seed) / len(per_seed) for i in range(budget)]
-        curves["searchers"][kind] = {"per_seed": per_seed, "mean": mean}
-        at_budget = [c[budget - 1] for c in per_seed]
+            trials = replay(spec, kind, seed, cap, table, stop=reached)
+            curve = [h / hv_grid for h in hypervolume_history(trials, objectives, normalization=norm)]
+            per_seed.append(curve)
+            hit = next((i + 1 for i, v in enumerate(curve) if v >= TARGET), None)
+            trials_needed.append(hit if hit is not None else cap)
+            if hit is None:
+                missed.append(seed)
+        mean_trials = sum(trials_needed) / len(trials_needed)
+        curves["searchers"][kind] = {"per_seed": per_seed, "trials_to_target": trials_needed,
+                                     "mean_trials": mean_trials}
+        if kind == "random":
+            baseline = mean_trials
         row = {
-            "bench": "search_efficiency", "case": kind, "value": round(mean[budget - 1], 4),
-            "unit": f"fraction of the grid's hypervolume after {budget} trials ({BUDGET_FRACTION:.0%} of {len(grid)})",
-            "baseline_case": "grid-exhaustive", "baseline_value": round(hv_grid, 4),
-            "ratio": round(mean[budget - 1], 4), "per_seed": [round(v, 4) for v in at_budget],
-            "trials_to_target": next((i + 1 for i, v in enumerate(mean) if v >= TARGET), None),
+            "bench": "search_efficiency", "case": kind, "value": mean_trials,
+            "unit": f"trials to {TARGET:.0%} of the exhaustive front's hypervolume (mean of {len(SEEDS)} seeds, "
+                    f"{len(grid)}-configuration grid)",
+            "baseline_case": "random", "baseline_value": baseline,
+            "ratio": round(mean_trials / baseline, 4) if baseline else None,
+            "per_seed": trials_needed, "not_reached": missed,
         }
         if kind != "random":
-            row.update(target=TARGET, meets_target=mean[budget - 1] >= TARGET)
+            row.update(bar="fewer trials than random search", meets_bar=bool(baseline and mean_trials < baseline))
         print(json.dumps(row), flush=True)
     (out / "search_efficiency.json").write_text(json.dumps(curves, indent=1) + "\n")
-    plot(curves, budget, out / "search_efficiency.png")
+    plot(curves, out / "search_efficiency.png")
     print(f"curves: {out / 'search_efficiency.json'}, {out / 'search_efficiency.png'}", file=sys.stderr)
     return 0
 

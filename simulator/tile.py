@@ -25,6 +25,10 @@ class TileHost(Protocol):
 
     n_col: int
     """Tiles per row of the array's grid."""
+    analog_bias: bool
+    """The layer's bias is the array's last input column."""
+    in_total: int
+    """Inputs of the layer, the analog bias column included."""
     n_tiles: int
     """Tiles in the array."""
     tile_in: int
@@ -34,7 +38,9 @@ class TileHost(Protocol):
     weight: torch.Tensor
     """The array's stacked weights, all tiles in one parameter."""
 
+
 __all__ = ["AnalogTile", "TileHost", "derive_seed"]
+
 
 class AnalogTile(nn.Module):
     """Tile ``(row, col)`` of an array: inputs ``in_offset:in_offset+in_size`` of the layer (the
@@ -53,7 +59,9 @@ class AnalogTile(nn.Module):
         self._block: torch.Tensor | None = None
         if rpu.is_pulsed:
             rng = RandomSource(seed, device=device, mode=rpu.update.rng)
-            self.updater = make_updater(rpu.device, rpu.update, out_size, in_size, rng, dtype=dtype)
+            holds_bias = array.analog_bias and in_offset + in_size == array.in_total
+            self.updater = make_updater(rpu.device, rpu.update, out_size, in_size, rng, dtype=dtype,
+                                        bias_column=holds_bias)
             self.updater.to(device)
 
     @property

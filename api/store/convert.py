@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.store.types import TrialInfo
-from dse.results import Measurement, TrialRecord
+from dse.results import Measurement, TrialRecord, record_from_plain, record_to_plain
 
 
 def epoch_s(value: datetime | None) -> float | None:
@@ -21,22 +21,20 @@ def utc(value: float | None) -> datetime | None:
 
 
 def trial_values(record: TrialRecord) -> dict[str, Any]:
-    """The trial row's column values for ``record`` (without study id, number and seq)."""
-    return {
-        "trial_id": record.trial_id,
-        "state": record.state.value,
-        "params": _json_safe(dict(record.params)),
-        "metrics": _finite_or_text(record.metrics),
-        "metrics_std": _finite_or_text(record.metrics_std),
-        "seeds": list(record.seeds),
-        "repeat_metrics": [_finite_or_text(m) for m in record.repeat_metrics],
-        "created_at": epoch_s(record.created_at),
-        "started_at": epoch_s(record.started_at),
-        "finished_at": epoch_s(record.finished_at),
-        "node": record.node,
-        "error": record.error,
-        "attempts": record.attempts,
-    }
+    """The trial row's column values for ``record`` (without study id, number and seq): the
+    record's plain form (:func:`dse.results.record_to_plain`, shared with the Parquet writer)
+    with non-finite numbers as text for the JSON columns. Details go to their own table."""
+    plain = record_to_plain(record)
+    values = {name: plain[name] for name in _TRIAL_COLUMNS}
+    values["params"] = _json_safe(plain["params"])
+    values["metrics"] = _finite_or_text(plain["metrics"])
+    values["metrics_std"] = _finite_or_text(plain["metrics_std"])
+    values["repeat_metrics"] = [_finite_or_text(m) for m in plain["repeat_metrics"]]
+    return values
+
+
+_TRIAL_COLUMNS = ("trial_id", "state", "params", "metrics", "metrics_std", "seeds", "repeat_metrics",
+                  "created_at", "started_at", "finished_at", "node", "error", "attempts")
 
 
 def measurement_rows(study_id: str, record: TrialRecord) -> list[dict[str, Any]]:
@@ -70,28 +68,9 @@ def to_record(info: TrialInfo) -> TrialRecord:
         )
         for m in info.measurements or ()
     )
-    fields: dict[str, Any] = {}
-    if info.repeat_metrics:
-        fields["repeat_metrics"] = info.repeat_metrics
-    else:
-        fields["metrics"] = info.metrics
-        fields["metrics_std"] = info.metrics_std
-    return TrialRecord(
-        trial_id=info.trial_id,
-        number=info.number,
-        state=info.state,
-        params=info.params,
-        seeds=info.seeds,
-        measurements=measurements,
-        created_at=utc(info.created_at),
-        started_at=utc(info.started_at),
-        finished_at=utc(info.finished_at),
-        node=info.node,
-        error=info.error,
-        details=info.details or (),
-        attempts=info.attempts,
-        **fields,
-    )
+    plain = {name: getattr(info, name) for name in (*_TRIAL_COLUMNS, "number")}
+    plain["details"] = info.details or ()
+    return record_from_plain(plain, measurements)
 
 
 _NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}

@@ -81,7 +81,8 @@ class Client:
         url = url or os.environ.get(SERVER_ENV)
         if not url:
             raise ClientConfigError(
-                f"url: no service URL given; pass Client(url) or set ${SERVER_ENV} (e.g. http://127.0.0.1:8000)"
+                f"url: no service URL given; pass --server URL (Client(url) in Python) or set ${SERVER_ENV}, "
+                "e.g. http://127.0.0.1:8000"
             )
         token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self.reconnect_for_s = reconnect_for_s

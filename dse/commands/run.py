@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     from dse.spec import load_spec
 
     spec = load_spec(Path(args.study))
-    from dse.trial.metric_names import check_study_metrics
+    from dse.metric_names import check_study_metrics
 
     check_study_metrics(spec.objectives, spec.constraints, args.trial_fn or DEFAULT_TRIAL_FN)
     directory = Path(args.results) if args.results else Path(DEFAULT_RESULTS_ROOT) / spec.name

@@ -26,6 +26,8 @@ from dse.results.records import (
     json_safe,
     merge_record,
     normalize_metrics,
+    record_from_plain,
+    record_to_plain,
     split_details,
     utc_now,
 )
@@ -39,7 +41,7 @@ _PARQUET = {
 __all__ = [
     "DETAILS_KEY", "EVALUATED_STATES", "TERMINAL_STATES", "Measurement", "MemorySink", "TeeSink", "TrialRecord", "TrialSink", "TrialState",
     "aggregate_repeats", "check_transition", "json_safe", "merge_record", "normalize_metrics",
-    "split_details", "utc_now", *sorted(_PARQUET),
+    "record_from_plain", "record_to_plain", "split_details", "utc_now", *sorted(_PARQUET),
 ]
 
 

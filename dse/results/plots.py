@@ -157,9 +157,11 @@ def pareto_figure(records: Sequence[Any], objectives: Sequence[Any], constraints
             if i == j:
                 values = [p[i] for p in front + dominated]
                 if values:
-                    ax.hist(values, bins=min(20, max(5, len(values) // 3)), color=DOMINATED_COLOR, alpha=0.7)
-                    ax.hist([p[i] for p in front], bins=min(20, max(5, len(values) // 3)), color=FRONT_COLOR,
-                            alpha=0.8)
+                    import numpy as np
+
+                    edges = np.histogram_bin_edges(values, bins=min(20, max(5, len(values) // 3)))
+                    ax.hist(values, bins=edges, color=DOMINATED_COLOR, alpha=0.7)
+                    ax.hist([p[i] for p in front], bins=edges, color=FRONT_COLOR, alpha=0.8)
             else:
                 if infeasible:
                     ax.scatter([p[j] for p in infeasible], [p[i] for p in infeasible], marker="x", s=10,

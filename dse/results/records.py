@@ -393,6 +393,65 @@ class TrialRecord:
         return all(flags) if flags else None
 
 
+def record_to_plain(record: TrialRecord) -> dict[str, Any]:
+    """A record's fields as plain data: the one conversion the SQL store and the Parquet writer
+    share (each then encodes the values for its columns).
+
+    State by name; params, metrics and metrics_std as dicts; seeds, repeat_metrics and details as
+    lists; ``created_at`` / ``started_at`` / ``finished_at`` as seconds since the epoch (None
+    when unknown); ``n_repeats`` and ``duration_s`` derived. Measurements are left out: every
+    store keeps them in a table of their own (:func:`record_from_plain` takes them back).
+    """
+    return {
+        "trial_id": record.trial_id,
+        "number": record.number,
+        "state": record.state.value,
+        "params": dict(record.params),
+        "seeds": list(record.seeds),
+        "repeat_metrics": [dict(m) for m in record.repeat_metrics],
+        "metrics": dict(record.metrics),
+        "metrics_std": dict(record.metrics_std),
+        "n_repeats": record.n_repeats,
+        "created_at": _seconds(record.created_at),
+        "started_at": _seconds(record.started_at),
+        "finished_at": _seconds(record.finished_at),
+        "duration_s": record.duration_s,
+        "node": record.node,
+        "error": record.error,
+        "details": list(record.details),
+        "attempts": record.attempts,
+    }
+
+
+def record_from_plain(data: Mapping[str, Any], measurements: Iterable[Measurement] = ()) -> TrialRecord:
+    """The record of :func:`record_to_plain`'s data (``metrics`` / ``metrics_std`` are only read
+    when there are no ``repeat_metrics`` to derive them from); derived and unknown keys are
+    ignored, missing optional ones take their defaults (older stores)."""
+    fields: dict[str, Any] = {}
+    if data.get("repeat_metrics"):
+        fields["repeat_metrics"] = tuple(data["repeat_metrics"])
+    else:
+        fields["metrics"] = data.get("metrics") or {}
+        fields["metrics_std"] = data.get("metrics_std") or {}
+    return TrialRecord(
+        trial_id=data["trial_id"], number=data["number"], state=data["state"], params=data.get("params") or {},
+        seeds=tuple(data.get("seeds") or ()), measurements=tuple(measurements),
+        created_at=_moment(data.get("created_at")), started_at=_moment(data.get("started_at")),
+        finished_at=_moment(data.get("finished_at")), node=data.get("node"), error=data.get("error"),
+        details=tuple(data.get("details") or ()), attempts=int(data.get("attempts") or 0), **fields,
+    )
+
+
+def _seconds(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _moment(value: float | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
 def merge_record(old: TrialRecord | None, new: TrialRecord) -> TrialRecord:
     """Check that ``new`` may replace ``old`` (same trial, forward state, same number)."""
     if old is None:

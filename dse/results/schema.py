@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from dse.results.records import Measurement, TrialRecord, TrialState
+from dse.results.records import Measurement, TrialRecord, record_from_plain, record_to_plain
 
 if TYPE_CHECKING:
     from dse.spec import StudySpec
@@ -177,25 +177,28 @@ def _param_encodings(spec: StudySpec | None, records: Sequence[TrialRecord]) -> 
 
 
 def _trial_row(r: TrialRecord, encodings: Mapping[str, str]) -> dict[str, Any]:
-    row: dict[str, Any] = {"trial_id": r.trial_id, "number": r.number, "state": r.state.value}
+    """The Parquet row of ``r``: its plain form (:func:`~dse.results.records.record_to_plain`,
+    shared with the SQL store) in this file's columns."""
+    plain = record_to_plain(r)
+    row: dict[str, Any] = {"trial_id": plain["trial_id"], "number": plain["number"], "state": plain["state"]}
     for name, enc in encodings.items():
-        row[PARAM_PREFIX + name] = _encode_param(r.params.get(name), enc)
-    for name, value in r.metrics.items():
+        row[PARAM_PREFIX + name] = _encode_param(plain["params"].get(name), enc)
+    for name, value in plain["metrics"].items():
         row[METRIC_PREFIX + name] = value
-    for name, value in r.metrics_std.items():
+    for name, value in plain["metrics_std"].items():
         row[STD_PREFIX + name] = value
     row.update(
-        n_repeats=r.n_repeats,
-        seeds=list(r.seeds),
-        repeat_metrics=json.dumps([dict(m) for m in r.repeat_metrics]) if r.repeat_metrics else None,
-        details=json.dumps(list(r.details), sort_keys=True, allow_nan=False) if r.details else None,
-        created_at=r.created_at,
+        n_repeats=plain["n_repeats"],
+        seeds=plain["seeds"],
+        repeat_metrics=json.dumps(plain["repeat_metrics"]) if plain["repeat_metrics"] else None,
+        details=json.dumps(plain["details"], sort_keys=True, allow_nan=False) if plain["details"] else None,
+        created_at=r.created_at,  # timestamp columns take the datetimes themselves
         started_at=r.started_at,
         finished_at=r.finished_at,
-        duration_s=r.duration_s,
-        node=r.node,
-        error=r.error,
-        attempts=r.attempts,
+        duration_s=plain["duration_s"],
+        node=plain["node"],
+        error=plain["error"],
+        attempts=plain["attempts"],
     )
     return row
 
@@ -283,15 +286,14 @@ def records_from_tables(trials: pa.Table, measurements: pa.Table | None = None) 
             if key.startswith(PARAM_PREFIX) and value is not None:
                 name = key[len(PARAM_PREFIX):]
                 params[name] = _decode_param(value, encodings.get(name, "string"))
-        repeat_metrics = tuple(json.loads(row["repeat_metrics"])) if row.get("repeat_metrics") else ()
-        details = tuple(json.loads(row["details"])) if row.get("details") else ()
-        metrics = {k[len(METRIC_PREFIX):]: v for k, v in row.items() if k.startswith(METRIC_PREFIX) and v is not None}
-        stds = {k[len(STD_PREFIX):]: v for k, v in row.items() if k.startswith(STD_PREFIX) and v is not None}
-        out.append(TrialRecord(
-            trial_id=row["trial_id"], number=row["number"], state=TrialState(row["state"]), params=params,
-            seeds=tuple(row["seeds"] or ()), repeat_metrics=repeat_metrics, metrics=metrics, metrics_std=stds,
-            measurements=tuple(by_trial.get(row["trial_id"], ())), created_at=row["created_at"],
-            started_at=row["started_at"], finished_at=row["finished_at"], node=row["node"], error=row["error"],
-            details=details, attempts=row.get("attempts") or 0,
-        ))
+        plain = {
+            **{k: row.get(k) for k in ("trial_id", "number", "state", "seeds", "created_at", "started_at",
+                                       "finished_at", "node", "error", "attempts")},
+            "params": params,
+            "repeat_metrics": json.loads(row["repeat_metrics"]) if row.get("repeat_metrics") else [],
+            "details": json.loads(row["details"]) if row.get("details") else [],
+            "metrics": {k[len(METRIC_PREFIX):]: v for k, v in row.items() if k.startswith(METRIC_PREFIX) and v is not None},
+            "metrics_std": {k[len(STD_PREFIX):]: v for k, v in row.items() if k.startswith(STD_PREFIX) and v is not None},
+        }
+        out.append(record_from_plain(plain, by_trial.get(row["trial_id"], ())))
     return out

@@ -15,14 +15,19 @@ What cannot work through Ray Client, and says so (:class:`RayClientUnsupported`)
 - a searcher *object* passed to the runner cannot be shipped; name it in ``spec.searcher``;
 - the trial function and the datasets are loaded on the cluster's nodes: its module must be
   installed there, and data files (MNIST, ...) must be in the nodes' data directory
-  (``dse data download`` on them; the embedded digits need nothing).
+  (``dse data download`` on them; the embedded digits need nothing);
+- a model store on this machine (``dse run``'s ``results/<study>/models``, ``--model-store``)
+  is out of the cluster's reach: trained models are kept on the cluster for the run only (a
+  warning says so).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +36,14 @@ from dse.errors import DSEError
 if TYPE_CHECKING:
     from dse.runner.ray_runner import RayTuneRunner, StudyOutcome
 
+log = logging.getLogger(__name__)
+
 SCHEME = "ray://"
+SESSION_ATTEMPTS = 3
+"""Tries to open a Ray Client session when the head fails to start its server process."""
+SESSION_START_FAILED = "Initialization failure from server"
+"""How Ray Client reports that the head failed to start a session (its server process died,
+timed out, or raced with its own process check)."""
 POLL_S = 0.25
 """Seconds between two collections of the relayed records and events."""
 
@@ -127,13 +139,28 @@ def connect_ray_client(address: str) -> Any:
             f"address {address!r}: Ray Client needs grpcio, which is not installed; install the "
             "'ray-client' extra: pip install 'analog-dse[ray-client]'"
         ) from None
-    try:
-        return ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise DSEError(
-            f"cannot connect to the Ray Client server at {address!r}: {exc}. It listens on the head "
-            "node (`ray start --head --ray-client-server-port 10001`; KubeRay's head service port 10001)"
-        ) from exc
+    for attempt in range(1, SESSION_ATTEMPTS + 1):
+        try:
+            return ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            # The head starts a server process per session; on a busy head that start can fail
+            # once and succeed on the next try.
+            session_failed = SESSION_START_FAILED in str(exc)
+            if session_failed and attempt < SESSION_ATTEMPTS:
+                log.warning("Ray Client at %s could not start a session (try %d of %d); retrying",
+                            address, attempt, SESSION_ATTEMPTS)
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                time.sleep(2.0 * attempt)
+                continue
+            hint = (f"; the head could not start a session's server ({attempt} tries): see its "
+                    "ray_client_server_*.err logs; on a busy head raise RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S "
+                    "(default 30) in the head's environment" if session_failed else "")
+            raise DSEError(
+                f"cannot connect to the Ray Client server at {address!r}: {exc}. It listens on the head node "
+                f"(`ray start --head --ray-client-server-port 10001`; KubeRay's head service port 10001){hint}"
+            ) from exc
+    raise DSEError(f"cannot connect to the Ray Client server at {address!r}")  # not reached: attempts >= 1
 
 
 def run_through_ray_client(runner: RayTuneRunner, address: str) -> StudyOutcome:
@@ -150,6 +177,9 @@ def run_through_ray_client(runner: RayTuneRunner, address: str) -> StudyOutcome:
             "a searcher object cannot be shipped to the cluster through Ray Client; name the searcher in the "
             "spec (searcher: {type: ...}) instead"
         )
+    if getattr(runner, "model_store", None):
+        log.warning("through Ray Client the model store %s on this machine is not used: the study's trained "
+                    "models are kept on the cluster for this run only", runner.model_store)
     if ray.is_initialized():
         raise DSEError(f"Ray is already initialized in this process; cannot connect to {address!r} as well")
     connect_ray_client(address)

@@ -135,7 +135,7 @@ class RayTuneRunner:
             raise ValueError(f"max_retries: got {max_retries!r}; accepted: an integer >= 0")
         self.max_retries = max_retries
         self.write_retry_s = write_retry_s
-        from dse.trial.metric_names import check_study_metrics
+        from dse.metric_names import check_study_metrics
 
         check_study_metrics(spec.objectives, spec.constraints, trial_fn)
         self.custom_searcher = searcher is not None

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dse.errors import TrialError
-from dse.trial.metric_names import MetricNames
+from dse.metric_names import MetricNames
 
 DIVERGENCE_LR = 1.0
 """Learning rates above this make a synthetic trial diverge (raise TrialError)."""

@@ -50,9 +50,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dse.errors import SpecError
+from dse.metric_names import MetricNames
 from dse.results.records import DETAILS_KEY
 from dse.trial.config import DetectorRetrainAlgorithm, HASGDAlgorithm, TrialConfig, parse_trial_config
-from dse.trial.metric_names import MetricNames
 
 if TYPE_CHECKING:
     from dse.models import ModelSource

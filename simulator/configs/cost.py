@@ -208,7 +208,7 @@ class CostConfig(Config):
     """Energy per half-selected cell per line pulse (pJ; 0 with a selector)."""
 
     def validate(self) -> None:
-        from simulator.cost.catalog import locate  # finds the file, reads nothing
+        from simulator.configs.techs import locate  # finds the file, reads nothing
 
         locate(self.tech)
         for f in fields(self):

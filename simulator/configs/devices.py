@@ -135,7 +135,8 @@ class PulsedDeviceConfig(DeviceConfig):
     """
 
     perfect_bias: bool = False
-    """The last input column (an analog bias) gets ideal steps (``dw_min``) and 100x wider bounds."""
+    """The devices of the analog bias column get ideal steps (``dw_min``) and 100x wider bounds
+    (only on the tile that holds the layer's analog bias; no effect with a digital bias)."""
 
     corrupt_devices_prob: float = 0.0
     """Probability that a device is stuck at a random value (within ``corrupt_devices_range``)."""

@@ -85,9 +85,10 @@ class IOConfig(Config):
     """Std of the weight read noise (fresh for every MVM, referred to the output; see
     ``w_noise_type``)."""
 
-    w_noise_type: Literal["none", "additive_constant", "pcm_read"] = "additive_constant"
+    w_noise_type: Literal["none", "additive_constant", "pcm_read"] = "none"
     """``additive_constant``: independent ``N(0, w_noise**2)`` on every weight; ``pcm_read``: noise
-    std proportional to ``sqrt(|w|)`` (PCM 1/f read noise, aihwkit ``PCMRead``); ``none``: off."""
+    std proportional to ``sqrt(|w|)`` (PCM 1/f read noise, aihwkit ``PCMRead``); ``none``: off.
+    The default is aihwkit's (``WeightNoiseType.NONE``): a ``w_noise`` needs a type with it."""
 
     snr_db: float | None = None
     """Output noise given as paper 000's SNR in dB instead of ``out_noise``: sets
@@ -152,6 +153,10 @@ class IOConfig(Config):
                                           "out_bits = None, or a finite out_bound (the ADC range)")
         for name in ("inp_noise", "out_noise", "w_noise", "nm_thres"):
             check_range(name, getattr(self, name), 0.0, math.inf, hi_open=True)
+        if self.w_noise > 0.0 and self.w_noise_type == "none" and not self.is_perfect:
+            raise ConfigError("w_noise", f"got {self.w_noise!r} with w_noise_type = 'none' (the default, as in "
+                                         "aihwkit), which reads no weight noise; accepted: w_noise_type "
+                                         "'additive_constant' or 'pcm_read' with it, or w_noise = 0")
         check_range("snr_db", self.snr_db, -100.0, 200.0, allow_none=True)
         check_range("max_bm_factor", self.max_bm_factor, 1, None)
         check_range("max_bm_res", self.max_bm_res, 0.0, math.inf, lo_open=True, hi_open=True)

@@ -25,7 +25,7 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "Technology": "simulator.cost.technology",
     "load_technology": "simulator.cost.technology",
     "resolve": "simulator.cost.technology",
-    "shipped_technologies": "simulator.cost.catalog",
+    "shipped_technologies": "simulator.cost.technology",
     "estimate_cost": "simulator.cost.model",
     "measure_activity": "simulator.cost.activity",
     "LayerActivity": "simulator.cost.activity",

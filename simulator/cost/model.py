@@ -155,6 +155,11 @@ def line_capacitance_ff(tech: Technology, array_rows: int, array_cols: int) -> t
     return row, col
 
 
+def compound_arrays(device: Any) -> int:
+    """Crossbars per tile a device model needs: 2 for a compound (fast and slow device), else 1."""
+    return 2 if getattr(device, "is_compound", False) else 1
+
+
 def array_area(tech: Technology, d: Design, array_rows: int, array_outputs: int) -> dict[str, float]:
     """Area of one physical array and its converters (um^2)."""
     t = tech
@@ -381,6 +386,9 @@ def _analog_layer(lt: LayerTrace, array: TileArray, tech: Technology, activity: 
     act_bits = int(tech["act_bits"])
     energy["buffer"] += lt.vectors * (lt.in_features + out) * act_bits * tech["e_buffer_bit"]
     area = {k: v * array.n_tiles for k, v in array_area(tech, d, array.tile_in, array.tile_out).items()}
+    # A compound device (Tiki-Taka family) holds its fast and slow conductances in two crossbars
+    # of the same size on one periphery: twice the cells, the converters once.
+    area["array"] *= compound_arrays(array.rpu.device)
     n = array.n_tiles
     return LayerCost(
         name=lt.name, kind=lt.kind, analog=True, tech=tech.name, arrays=n, array_rows=array.tile_in,

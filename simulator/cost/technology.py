@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from simulator.configs.cost import CostConfig, check_value, constant_names, constant_unit
-from simulator.cost.catalog import TECH_DIR, accepted_technologies, locate, shipped_technologies
+from simulator.configs.techs import TECH_DIR, accepted_technologies, locate, shipped_technologies
 from simulator.cost.units import convert
 from simulator.cost.yamlish import YamlError, loads
 from simulator.errors import ConfigError
 
 __all__ = ["TECH_DIR", "Technology", "load_technology", "resolve", "shipped_technologies"]
-
-"""Where the shipped technology files are."""
 
 NULLABLE = frozenset({"e_cell_read"})
 """Constants a technology may leave null (the cost model derives them)."""
@@ -75,6 +73,10 @@ class Technology:
         """One row per constant: name, value, canonical unit, source."""
         return [{"name": n, "value": self.values[n], "unit": constant_unit(n), "source": self.sources[n]}
                 for n in constant_names()]
+
+
+def _accepted() -> str:
+    return accepted_technologies()
 
 
 _CACHE: dict[tuple[str, float], Technology] = {}
@@ -142,7 +144,7 @@ def _read(path: Path, depth: int) -> tuple[dict[str, Any], dict[str, str], dict[
         target = TECH_DIR / f"{base}.yaml" if (TECH_DIR / f"{base}.yaml").is_file() else path.parent / base
         if not target.is_file():
             raise ConfigError("tech", f"{path}: inherits {base!r}, which is neither a shipped technology "
-                                      f"nor a file next to it; accepted: {accepted_technologies()}")
+                                      f"nor a file next to it; accepted: {_accepted()}")
         values, sources, _ = _read(target, depth + 1)
     constants = doc.get("constants") or {}
     if not isinstance(constants, Mapping):

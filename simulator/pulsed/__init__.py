@@ -29,9 +29,11 @@ __all__ = ["DeviceModel", "PulsedUpdater", "TransferUpdater", "device_model", "m
 
 
 def make_updater(device_cfg: DeviceConfig, update_cfg: UpdateConfig, out_size: int, in_size: int,
-                 rng: RandomSource, dtype: torch.dtype = torch.float32) -> Any:
+                 rng: RandomSource, dtype: torch.dtype = torch.float32, bias_column: bool = False) -> Any:
     """The updater of a tile: a :class:`TransferUpdater` for compound devices, else a
-    :class:`PulsedUpdater`."""
+    :class:`PulsedUpdater`. ``bias_column``: the tile's last input column holds the layer's analog
+    bias (a single device's ``perfect_bias`` makes it ideal; the devices of a compound are sampled
+    alike, bias column included)."""
     if device_cfg.is_compound:
         return TransferUpdater(device_cfg, update_cfg, out_size, in_size, rng, dtype)  # type: ignore[arg-type]
-    return PulsedUpdater(device_cfg, update_cfg, out_size, in_size, rng, dtype)
+    return PulsedUpdater(device_cfg, update_cfg, out_size, in_size, rng, dtype, bias_column=bias_column)

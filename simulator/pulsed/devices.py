@@ -68,8 +68,11 @@ class DeviceModel:
         self.dw_min_std = float(cfg.dw_min_std)
 
     # -- device-to-device variation --------------------------------------------------------------
-    def sample_state(self, out_size: int, in_size: int, rng: RandomSource, dtype: torch.dtype) -> State:
-        """Per-device parameters drawn from the device-to-device variation (fresh draws)."""
+    def sample_state(self, out_size: int, in_size: int, rng: RandomSource, dtype: torch.dtype,
+                     bias_column: bool = False) -> State:
+        """Per-device parameters drawn from the device-to-device variation (fresh draws);
+        ``bias_column``: the last input column holds the layer's analog bias (``perfect_bias``
+        applies to it)."""
         cfg = self.cfg
         shape = (out_size, in_size)
         xi = rng.normal((4, *shape), dtype=dtype, fresh=True)
@@ -101,7 +104,7 @@ class DeviceModel:
             w_min = torch.where(corrupt, value, w_min)
             scale_up = torch.where(corrupt, 0.0, scale_up)
             scale_down = torch.where(corrupt, 0.0, scale_down)
-        if cfg.perfect_bias:
+        if cfg.perfect_bias and bias_column:
             scale_up[:, -1] = cfg.dw_min
             scale_down[:, -1] = cfg.dw_min
             w_min[:, -1] = 100.0 * cfg.w_min

@@ -40,10 +40,16 @@ def exact_counts(probs: Probabilities, rng: RandomSource,
                  counter: PulseCounter | None = None) -> torch.Tensor:
     """Coincidence counts ``(2 out, in)`` of the mini-batch's bit streams: down rows, then up rows.
 
+    The counts are whole numbers and are computed, and returned, in float32 (float64 for a
+    float64 model): the encoded products reach ``(MAX_SLOTS + 1)**2``, which a half-precision
+    model's dtype (bfloat16, float16) cannot hold exactly.
+
     ``counter`` (optional) adds the coincidences, the bits set on the input and error lines, the
     slots and the vectors of this mini-batch.
     """
     d = probs.d_scaled
+    cdt = torch.float64 if d.dtype == torch.float64 else torch.float32
+    d = d.to(cdt)
     out_size, in_size = d.shape[1], probs.x_scaled.shape[1]
     p_x, p_d = probs.p_x(), probs.p_d()
     samples = slot_samples(probs.bl)
@@ -71,7 +77,7 @@ def exact_counts(probs: Probabilities, rng: RandomSource,
             enc = torch.where(d_bits, torch.where(d_sel > 0, one, up), zero)
             c = torch.mm(enc.t(), x_bits.to(d.dtype))
         else:
-            x_sel = probs.x_scaled.index_select(0, idx)
+            x_sel = probs.x_scaled.index_select(0, idx)  # only its sign is read
             enc_pos = torch.where(d_bits, torch.where(d_sel > 0, one, up), zero)
             enc_neg = torch.where(d_bits, torch.where(d_sel > 0, up, one), zero)
             x_pos = (x_bits & (x_sel > 0)).to(d.dtype)

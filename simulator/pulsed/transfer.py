@@ -120,7 +120,9 @@ class TransferUpdater:
                      "buffered" if isinstance(cfg, BufferedTransferCompound) else "v1")
         self.counter = CounterGroup([self.fast.counter, self.slow.counter], swap_lines=self.transposed)
         shape = (self.c_out, self.c_in)
-        z = lambda: torch.zeros(shape, dtype=dtype, device=device)
+        def z() -> torch.Tensor:
+            return torch.zeros(shape, dtype=dtype, device=device)
+
         self.A = z()
         self.C = z()
         self.H = z() if self.kind != "v1" else None

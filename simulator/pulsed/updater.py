@@ -27,6 +27,8 @@ class PulsedUpdater:
     :class:`~simulator.configs.devices.IdealDevice` gets the floating-point update.
 
     All randomness comes from ``rng``; device-to-device variation is drawn once, here.
+    ``bias_column``: the weight's last input column is the layer's analog bias (the devices
+    ``device.perfect_bias`` makes ideal).
 
     ``update.snr_db`` sets the devices' cycle-to-cycle noise ``dw_min_std``.
 
@@ -48,6 +50,7 @@ class PulsedUpdater:
         in_size: int,
         rng: RandomSource,
         dtype: torch.dtype = torch.float32,
+        bias_column: bool = False,
     ) -> None:
         if update_cfg.mode not in ("exact", "aggregate"):
             raise ConfigError("update.mode", f"got {update_cfg.mode!r}; a PulsedUpdater needs "
@@ -68,7 +71,7 @@ class PulsedUpdater:
         if isinstance(device_cfg, PulsedDeviceConfig):
             self.model = device_model(device_cfg)
             self.granularity = device_cfg.weight_granularity()
-            self.state: State = self.model.sample_state(self.out_size, self.in_size, rng, dtype)
+            self.state: State = self.model.sample_state(self.out_size, self.in_size, rng, dtype, bias_column)
         else:
             inf = torch.full((self.out_size, self.in_size), float("inf"), dtype=dtype, device=rng.device)
             self.state = {"w_min": -inf, "w_max": inf.clone()}

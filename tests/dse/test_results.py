@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import subprocess
 import sys
@@ -337,3 +339,32 @@ def test_updates_of_one_trial_are_reflected_after_each_write(tmp_path: Path, spe
         for record in steps:
             res.write_trial(record)
             assert read_trials(tmp_path) == [record]
+
+
+def test_one_plain_form_round_trips_every_field_for_the_store_and_the_parquet_writer(tmp_path: Path,
+                                                                                     spec: StudySpec) -> None:
+    from dse.results import record_from_plain, record_to_plain, records_from_tables, trials_table
+
+    rec = TrialRecord.pending("t-7", 7, {"lr": 0.1, "batch": 16, "hidden": [16], "preset": "ideal"}, seeds=(3, 4))
+    rec = rec.start(node="n9").restart().add_measurement(Measurement.from_report({"epoch": 1, "accuracy": 0.4}))
+    rec = rec.complete([{"accuracy": 0.8, "train_time_s": float("nan")}, {"accuracy": 0.9, "train_time_s": 2.0}],
+                       details=[{"cost": {"area_mm2": 1.5}}, None])
+    plain = record_to_plain(rec)
+    assert json.loads(json.dumps(plain)) is not None  # plain data (NaN is written by json as NaN)
+    assert plain["attempts"] == 2 and plain["details"] == [{"cost": {"area_mm2": 1.5}}, None]
+    back = record_from_plain(plain, rec.measurements)
+    assert _same(back, rec)
+    (from_parquet,) = records_from_tables(trials_table([rec], spec))
+    assert _same(from_parquet, dataclasses.replace(rec, measurements=()))
+
+
+def _same(a: TrialRecord, b: TrialRecord) -> bool:
+    """Equal records, NaN equal to NaN."""
+    return json.dumps(record_to_plain_sorted(a), default=str) == json.dumps(record_to_plain_sorted(b), default=str) \
+        and a.measurements == b.measurements
+
+
+def record_to_plain_sorted(r: TrialRecord) -> dict:
+    from dse.results import record_to_plain
+
+    return {k: v for k, v in sorted(record_to_plain(r).items())}

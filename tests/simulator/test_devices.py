@@ -161,9 +161,12 @@ def test_consistency_and_corrupt_devices() -> None:
 
 
 def test_perfect_bias_column() -> None:
-    state = device_model(ConstantStepDevice(perfect_bias=True)).sample_state(5, 4, RandomSource(0), torch.float64)
+    model = device_model(ConstantStepDevice(perfect_bias=True))
+    state = model.sample_state(5, 4, RandomSource(0), torch.float64, bias_column=True)
     assert bool((state["scale_up"][:, -1] == 0.001).all()) and bool((state["w_max"][:, -1] == 60.0).all())
     assert not bool((state["scale_up"][:, 0] == 0.001).all())
+    plain = model.sample_state(5, 4, RandomSource(0), torch.float64)  # no bias column on this tile
+    assert not bool((plain["w_max"][:, -1] == 60.0).any()) and not bool((plain["scale_up"][:, -1] == 0.001).all())
 
 
 def test_seed_gives_identical_state() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,9 +65,18 @@ KNOWN_DEVIATIONS = {
 }
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DEVIATIONS[n])) if n in KNOWN_DEVIATIONS
-    else n for n in sorted(CONFIGS)])
+FAST = ("a_default", "g_wnoise_additive", "h_wnoise_pcm_read")
+"""Run by default (about 10 s each on 2 cores); the others are in the slow run."""
+
+
+def _marks(name: str) -> list[Any]:
+    marks: list[Any] = [] if name in FAST else [pytest.mark.slow]
+    if name in KNOWN_DEVIATIONS:
+        marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_DEVIATIONS[name]))
+    return marks
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in sorted(CONFIGS)])
 def test_forward_statistics_match_aihwkit(golden: dict[str, np.ndarray], name: str) -> None:
     mean, std = _project(golden, CONFIGS[name])
     g_mean, g_std = golden[f"{name}__mean"], golden[f"{name}__std"]

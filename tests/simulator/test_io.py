@@ -152,7 +152,7 @@ def test_output_noise_has_the_configured_std() -> None:
 
 def test_additive_weight_noise_scales_with_the_input_norm() -> None:
     x, w = _data()
-    r = _residuals(IOConfig(out_noise=0.0, w_noise=0.05, **UNQUANTIZED), x, w)
+    r = _residuals(IOConfig(out_noise=0.0, w_noise=0.05, w_noise_type="additive_constant", **UNQUANTIZED), x, w)
     normalized = r / x.norm(dim=-1, keepdim=True)
     assert float(normalized.std()) == pytest.approx(0.05, rel=STD_RTOL)
 
@@ -173,7 +173,7 @@ def test_pcm_read_noise_scales_with_sqrt_of_weighted_input_power() -> None:
 
 def test_noise_is_reproducible_for_a_seed() -> None:
     x, w = _data(50)
-    io = IOConfig(out_noise=0.1, w_noise=0.02, inp_sto_round=True)
+    io = IOConfig(out_noise=0.1, w_noise=0.02, w_noise_type="additive_constant", inp_sto_round=True)
     for mode in ("torch", "pool"):
         a = AnalogIO(io).mvm(x, w, RandomSource(7, mode=mode))
         b = AnalogIO(io).mvm(x, w, RandomSource(7, mode=mode))

@@ -199,3 +199,18 @@ def test_multiplicative_training_noise_scales_with_each_weight() -> None:
     x = torch.ones(1, 30, dtype=torch.float64)
     r = _residuals(array, x, w, REPS)
     torch.testing.assert_close(r.std(0), 0.2 * w.norm(dim=1), rtol=PER_OUTPUT_RTOL, atol=0.0)
+
+
+@pytest.mark.parametrize("analog_bias", [False, True])
+def test_perfect_bias_makes_only_the_analog_bias_column_ideal(analog_bias: bool) -> None:
+    """A layer split over two tile rows: with an analog bias, only the devices of the bias
+    column (the last input of the last tile row) are ideal; with a digital bias, none is."""
+    cfg = get_preset("gokmen_vlasov").with_overrides({"device.perfect_bias": True, "mapping.max_input_size": 6})
+    array = TileArray(9, 3, cfg, analog_bias=analog_bias)
+    assert array.n_row == 2
+    ideal_w_max = 100.0 * cfg.device.w_max
+    for tile in array.tiles:
+        w_max = tile.updater.state["w_max"]
+        is_bias_tile = analog_bias and tile.in_offset + tile.in_size == array.in_total
+        assert bool((w_max[:, -1] == ideal_w_max).all()) == is_bias_tile, (tile.row, tile.col)
+        assert not bool((w_max[:, :-1] == ideal_w_max).any())

@@ -92,3 +92,22 @@ def test_tile_array_sums_its_tiles(mode: str) -> None:
 def test_floating_point_tiles_fire_no_pulses() -> None:
     array = TileArray(6, 5, RPUConfig(update=UpdateConfig(mode="none")), seed=0)
     assert array.pulse_totals() == dict.fromkeys(COUNTS, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_exact_counts_are_whole_and_non_negative_in_half_precision(dtype: torch.dtype) -> None:
+    """A batch long enough that the encoded products exceed half precision's integers (a 1000-
+    slot chunk encodes up to 1001**2): counts stay whole, non-negative, float32."""
+    from simulator.pulsed.exact import exact_counts
+
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(64, 6, generator=g) * 2 - 1).to(dtype)
+    d = (torch.rand(64, 4, generator=g) * 2 - 1).to(dtype)
+    cfg = UpdateConfig(mode="exact", desired_bl=31)
+    probs = probabilities(x, d, 0.05, 0.01, cfg)
+    counter = PulseCounter()
+    counts = exact_counts(probs, RandomSource(0), counter)
+    assert counts.dtype == torch.float32
+    assert bool((counts >= 0).all()) and bool((counts == counts.round()).all())
+    assert float(counts.sum()) > 0 and counter.totals()["device_pulses"] == float(counts.sum())
+    assert float(counts.max()) <= float(probs.bl.sum())  # no pair coincides more often than there are slots

@@ -91,7 +91,9 @@ def test_snr_sets_the_output_noise_std() -> None:
         assert io.effective_w_noise_type == "none", "the SNR is not weight noise"
     assert IOConfig(out_noise=0.07).effective_out_noise == 0.07
     assert IOConfig(w_noise=0.0).effective_w_noise_type == "none"
-    assert IOConfig(w_noise=0.02).effective_w_noise == 0.02
+    assert IOConfig(w_noise=0.02, w_noise_type="additive_constant").effective_w_noise == 0.02
+    with pytest.raises(ConfigError, match="w_noise: got 0.02 with w_noise_type = 'none'"):
+        IOConfig(w_noise=0.02)  # aihwkit's default type reads no noise: say so instead of ignoring it
 
 
 def test_dac_and_adc_steps_follow_aihwkit_resolution() -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,9 +141,9 @@ def test_wait_survives_a_service_kill_and_restart(tmp_path: Path, ray_session: A
     its lease, a new service starts on the same port and the wait resumes with Last-Event-ID: it
     returns the completed study, having seen every trial finish exactly once."""
     port = str(_free_port())
-    # 9 trials of 6 paced epochs (0.6 s each), two at a time: several seconds still to run at the kill.
+    # 9 trials of 15 paced epochs (1.5 s each), two at a time: several seconds still to run at the kill.
     spec = grid_spec("client-restart", base={"dataset": {"name": "digits"}, "model": {"name": "fcnn", "hidden": [8]},
-                                             "training": {"epochs": 6, "lr": 0.05}})
+                                             "training": {"epochs": 15, "lr": 0.05}})
     first = start_service(tmp_path, ray_session, PACED, port=port)
     second = None
     try:
@@ -162,6 +163,7 @@ def test_wait_survives_a_service_kill_and_restart(tmp_path: Path, ray_session: A
         waiter.start()
         assert first_done.wait(300), first.output()[-3000:]
         first.kill()
+        killed = datetime.now(UTC)
         killed_at = len(events)
         done_at_kill = client_count = sum(1 for e in events if e.kind == "trial" and e.data["state"] == "COMPLETED")
         assert done_at_kill < 9 and waiter.is_alive()
@@ -176,6 +178,8 @@ def test_wait_survives_a_service_kill_and_restart(tmp_path: Path, ray_session: A
         assert len(events) > killed_at and client_count < len(completions)  # events arrived after the restart
         ids = [e.id for e in events if e.id is not None]
         assert ids == sorted(ids)
+        finished_at = client.trials(sid)["finished_at"]
+        assert (finished_at > pd.Timestamp(killed)).any()  # the kill came mid-study
         client.close()
     finally:
         first.kill()

@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +37,7 @@ SPEC = (
 
 
 @pytest.fixture(scope="module")
-def ray_client_cluster() -> Iterator[tuple[str, dict[str, str]]]:
+def ray_client_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """A one-node cluster (``ray start --head``, 2 CPUs) with its Ray Client server on a free
     loopback port: yields (``ray://127.0.0.1:PORT``, the environment to reach it)."""
     tag = uuid.uuid4().hex[:8]
@@ -44,7 +46,10 @@ def ray_client_cluster() -> Iterator[tuple[str, dict[str, str]]]:
     token.write_text(secrets.token_hex(32))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "DSE_"))}
     env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT),
+               # The head starts a server process per client session and gives it 30 s by default,
+               # which a loaded 2-core machine can exceed.
+               RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180")
     nodes: list[subprocess.Popen] = []
     try:
         for _attempt in range(3):  # a free port can be taken by another process before Ray binds it
@@ -56,10 +61,24 @@ def ray_client_cluster() -> Iterator[tuple[str, dict[str, str]]]:
             _stop(nodes)
         else:
             pytest.fail("could not start a Ray head node in 3 attempts")
+        # The Ray Client server starts after the node registers: wait until it accepts connections.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", client_port), timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the Ray Client server never listened on port {client_port}")
+                time.sleep(0.5)
         # _start_node gives each node 1 CPU: the driver task takes none, trials one each.
         yield f"ray://127.0.0.1:{client_port}", env
     finally:
         _stop(nodes)
+        # Keep the head's Ray Client server logs (small) with pytest's temporary files.
+        kept = tmp_path_factory.mktemp("ray-client-logs")
+        for log in Path(temp_dir).glob("session_*/logs/ray_client_server*"):
+            shutil.copy(log, kept / log.name)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -136,7 +155,6 @@ def test_the_service_runs_studies_through_ray_client(ray_client_cluster: tuple[s
 def test_ctrl_c_reaches_the_driver_on_the_cluster(ray_client_cluster: tuple[str, dict[str, str]],
                                                   tmp_path: Path) -> None:
     import signal
-    import time
 
     address, env = ray_client_cluster
     spec = tmp_path / "study.yaml"

@@ -216,3 +216,12 @@ def test_bit_density_is_counted_on_a_random_sample_that_does_not_alias_with_the_
     # 2/3, so the estimate's standard deviation is (2/3) sqrt(p (1 - p) / 256) = 0.018; 4 sigma is
     # 0.072. (A stride of 4 would see only full vectors: 2/3.)
     assert act.bit_density[0] == pytest.approx(0.25 * 2 / 3, abs=0.072)
+
+
+def test_a_compound_device_doubles_the_cells_but_not_the_converters() -> None:
+    single = convert_to_analog(nn.Sequential(nn.Linear(64, 16)), get_preset("reram_es"))
+    compound = convert_to_analog(nn.Sequential(nn.Linear(64, 16)), get_preset("c_ttv2_reram_es"))
+    (a,) = estimate_cost(single, (64,)).layers
+    (b,) = estimate_cost(compound, (64,)).layers
+    assert b.area_um2["array"] == pytest.approx(2 * a.area_um2["array"])
+    assert b.area_um2["adc"] == pytest.approx(a.area_um2["adc"])

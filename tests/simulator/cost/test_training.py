@@ -64,3 +64,19 @@ def test_a_faster_and_cheaper_device_trains_for_less() -> None:
 def test_floating_point_training_has_no_in_situ_cost() -> None:
     model = _model("hwa_standard")
     assert training_cost(model, (12,), _train(model, 1)) is None
+
+
+def test_compound_devices_price_the_pulses_of_both_devices() -> None:
+    # AGAD with a short chopper period (n_s = 2 sweeps) writes into C within the run
+    model = _model("agad_ecram", **{"device.in_chop_prob": 0.5, "device.fast_lr": 1.0,
+                                    "cost.c_wire": 0.0, "cost.c_gate_cell": 0.0, "cost.c_drain_cell": 0.0})
+    log = _train(model, epochs=2, steps=10)
+    cost = training_cost(model, (12,), log)
+    assert cost is not None
+    tiles = [t.updater for layer in (model[0], model[2]) for t in layer.array.tiles]
+    fast = sum(u.fast.counter.totals()["device_pulses"] for u in tiles)
+    slow = sum(u.slow.counter.totals()["device_pulses"] for u in tiles)
+    assert slow > 0, "the transfer writes into C fired pulses"
+    e_pulse = load_technology("ecram22")["e_pulse"]
+    assert sum(e["device_pulses"] for e in cost.epochs) == pytest.approx(fast + slow)
+    assert sum(e["pulse_energy_mj"] for e in cost.epochs) == pytest.approx((fast + slow) * e_pulse / 1e9)

@@ -1,6 +1,9 @@
-"""Where technology files are: the ones shipped with the package (``simulator/cost/techs``) and
-paths given by the user. Reads no file and imports nothing heavy, so the cost config can check a
-``tech`` name when it is validated (:meth:`simulator.configs.cost.CostConfig.validate`)."""
+"""Where technology files are: the shipped ones and paths (torch-free, reads no file).
+
+The cost config validates its ``tech`` with :func:`locate`; the cost model
+(:mod:`simulator.cost.technology`) reads the file it names. Both floors import this module, so
+the config never imports the cost model.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +14,18 @@ from simulator.errors import ConfigError
 
 __all__ = ["TECH_DIR", "accepted_technologies", "locate", "shipped_technologies"]
 
-TECH_DIR = Path(__file__).with_name("techs")
-"""The directory of the shipped technology files."""
+TECH_DIR = Path(__file__).resolve().parents[1] / "cost" / "techs"
+"""Where the shipped technology files are."""
 
 
 def shipped_technologies() -> list[str]:
     """Names of the technology files that ship with the package."""
     return sorted(p.stem for p in TECH_DIR.glob("*.yaml"))
+
+
+def accepted_technologies() -> str:
+    """What a ``tech`` may be, for error messages."""
+    return ", ".join(shipped_technologies()) + ", or the path of a YAML technology file"
 
 
 def locate(tech: str) -> Path:
@@ -32,8 +40,3 @@ def locate(tech: str) -> Path:
         return path.resolve()
     raise ConfigError("tech", f"got {tech!r}, which is neither a shipped technology nor a file; "
                               f"accepted: {accepted_technologies()}")
-
-
-def accepted_technologies() -> str:
-    """What a ``tech`` may be, for error messages."""
-    return ", ".join(shipped_technologies()) + ", or the path of a YAML technology file"
