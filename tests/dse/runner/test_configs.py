@@ -88,3 +88,11 @@ def test_the_paper_and_inference_sweeps_train_once_per_training_configuration():
     assert trainings("seed001_hasgd") == (12, 4)  # 2 algorithms x 2 seeds
     assert trainings("seed004_retrain") == (16, 2)  # one pretraining per seed
     assert trainings("inference_pcm") == (24, 4)  # one per tile size
+
+
+def test_every_ready_study_asks_for_metrics_the_trial_function_produces():
+    from dse.metric_names import check_study_metrics
+
+    for path in CONFIGS:
+        spec = load_spec(path)
+        check_study_metrics(spec.objectives, spec.constraints, "dse.trial.run:run_trial")
