@@ -19,7 +19,12 @@ import torch
 
 from simulator.configs.update import UpdateConfig
 
-__all__ = ["Probabilities", "probabilities"]
+__all__ = ["SATURATION_TOLERANCE", "Probabilities", "probabilities"]
+
+SATURATION_TOLERANCE = 1e-5
+"""A scaled input or error counts as saturated above ``1 + SATURATION_TOLERANCE``: an update
+exactly at the bit length (``lr max|x| max|d| = desired_bl dw_min``) gives probability 1 up to
+the rounding of float32, which is not a clipped update."""
 
 
 @dataclass
@@ -41,6 +46,17 @@ class Probabilities:
         if self.nonneg_x:
             return self.x_scaled.clamp(max=1.0)
         return self.x_scaled.abs().clamp_(max=1.0)
+
+    def clipped(self) -> torch.Tensor:
+        """Number of samples (over all leading dimensions, a 0-d tensor) whose pulse train
+        saturates: some ``|x_bj B_b|`` or ``|d_bi A_b|`` above 1, so that bit probability is capped
+        at 1 and the update is cut short (with update management the two maxima are equal, and
+        this is ``lr max|x_b| max|d_b| > desired_bl dw_min``). Read before the probabilities are
+        consumed; two reductions, no per-sample loop."""
+        lim = 1.0 + SATURATION_TOLERANCE
+        x_max = self.x_scaled.amax(dim=-1) if self.nonneg_x else self.x_scaled.abs().amax(dim=-1)
+        d_max = self.d_scaled.abs().amax(dim=-1)
+        return ((x_max > lim) | (d_max > lim)).sum()
 
     def p_d(self) -> torch.Tensor:
         """``(..., N, out)`` error-bit probabilities (a new tensor)."""
