@@ -83,15 +83,20 @@ def probabilities(x: torch.Tensor, d: torch.Tensor, lr: float, granularity: floa
     reg = g * g
     x_max = (x.amax(dim=-1, keepdim=True) if nonneg_x else x.abs().amax(dim=-1, keepdim=True)).clamp_(min=reg)
     d_max = d.abs().amax(dim=-1, keepdim=True).clamp_(min=reg)
+    prod = x_max * d_max
     if cfg.update_bl_management:
-        # BL = min(ceil(lr x_max d_max / g), desired_bl); A = sqrt(lr / (g BL)) sqrt(x_max / d_max)
-        # = k x_max and B = sqrt(lr / (g BL)) sqrt(d_max / x_max) = k d_max with
-        # k = sqrt(lr / (g BL x_max d_max))
-        prod = x_max * d_max
+        # BL = min(ceil(lr x_max d_max / g), desired_bl), scale s = sqrt(lr / (g BL))
         bl = prod.mul(lr / g).ceil_().clamp_(min=1.0, max=float(cfg.desired_bl))
-        k = prod.mul_(bl).rsqrt_().mul_(math.sqrt(lr / g))
+        s = bl.reciprocal().mul_(lr / g).sqrt_()
         bl = bl.squeeze(-1)
-    else:  # A = scale0 sqrt(x_max / d_max) = k x_max, B = k d_max with k = scale0 / sqrt(x_max d_max)
+    else:
         bl = torch.full(x.shape[:-1], float(bl0), dtype=x.dtype, device=x.device)
-        k = (x_max * d_max).rsqrt_().mul_(scale0)
-    return Probabilities(x * d_max.mul_(k), d * x_max.mul_(k), bl, nonneg_x)
+        s = torch.full_like(prod, scale0)
+    # Update management (aihwkit 1.2.0): A = s sqrt(x_max / d_val), B = s sqrt(d_val / x_max) with
+    # d_val = d_max, scaled down by desired_bl / k where k = lr x_max d_max / g exceeds desired_bl
+    # ("avoid clipping of x": the largest input then has bit probability exactly 1 and the error
+    # bits carry the whole excess, p_d(max) = k / BL > 1, capped at 1). Written as A = c x_max,
+    # B = c d_val with c = s / sqrt(x_max d_val).
+    d_val = d_max * prod.mul(lr / g).reciprocal_().mul_(float(cfg.desired_bl)).clamp_(max=1.0)
+    c = s.mul_(x_max.mul(d_val).rsqrt_())
+    return Probabilities(x * d_val.mul_(c), d * x_max.mul_(c), bl, nonneg_x)
