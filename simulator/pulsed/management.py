@@ -40,6 +40,8 @@ class Probabilities:
     nonneg_x: bool | None
     """Whether every input is >= 0 (then the pulse direction is the sign of ``d`` alone); None
     when not known (the aggregate mode does not need it; the exact mode checks)."""
+    n_clipped: torch.Tensor | None = None
+    """0-d: the samples whose pulse train saturates, when counted already (see :meth:`clipped`)."""
 
     def p_x(self) -> torch.Tensor:
         """``(..., N, in)`` input-bit probabilities (a new tensor)."""
@@ -50,9 +52,12 @@ class Probabilities:
     def clipped(self) -> torch.Tensor:
         """Number of samples (over all leading dimensions, a 0-d tensor) whose pulse train
         saturates: some ``|x_bj B_b|`` or ``|d_bi A_b|`` above 1, so that bit probability is capped
-        at 1 and the update is cut short (with update management the two maxima are equal, and
-        this is ``lr max|x_b| max|d_b| > desired_bl dw_min``). Read before the probabilities are
-        consumed; two reductions, no per-sample loop."""
+        at 1 and the update is cut short. With update management this is
+        ``lr max|x_b| max|d_b| > desired_bl dw_min`` and :func:`probabilities` has counted it
+        from the per-sample maxima it computes anyway; otherwise two reductions here (read it
+        before the probabilities are consumed). No per-sample loop."""
+        if self.n_clipped is not None:
+            return self.n_clipped
         lim = 1.0 + SATURATION_TOLERANCE
         x_max = self.x_scaled.amax(dim=-1) if self.nonneg_x else self.x_scaled.abs().amax(dim=-1)
         d_max = self.d_scaled.abs().amax(dim=-1)
@@ -98,5 +103,7 @@ def probabilities(x: torch.Tensor, d: torch.Tensor, lr: float, granularity: floa
     # bits carry the whole excess, p_d(max) = k / BL > 1, capped at 1). Written as A = c x_max,
     # B = c d_val with c = s / sqrt(x_max d_val).
     d_val = d_max * prod.mul(lr / g).reciprocal_().mul_(float(cfg.desired_bl)).clamp_(max=1.0)
+    # d_val < d_max exactly where k > desired_bl: the largest error's probability is k / BL > 1
+    n_clipped = (d_val < d_max * (1.0 / (1.0 + SATURATION_TOLERANCE))).sum()
     c = s.mul_(x_max.mul(d_val).rsqrt_())
-    return Probabilities(x * d_val.mul_(c), d * x_max.mul_(c), bl, nonneg_x)
+    return Probabilities(x * d_val.mul_(c), d * x_max.mul_(c), bl, nonneg_x, n_clipped)
