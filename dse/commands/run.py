@@ -97,6 +97,13 @@ def print_summary(spec: StudySpec, records: Sequence[TrialRecord], outcome: Stud
         print_pareto(pareto_report(spec, records, spec.objectives), spec, records, out)
     else:
         print_best(best_report(spec, records, spec.objectives), spec, records, out)
+    clipped = [r for r in records if (r.metrics or {}).get("clipped_update_fraction")]
+    if clipped:
+        worst = max(clipped, key=lambda r: r.metrics["clipped_update_fraction"])
+        print(f"warning: {len(clipped)} trial(s) saturated the pulse train in some updates (metric "
+              f"clipped_update_fraction > 0; worst {worst.trial_id}: "
+              f"{worst.metrics['clipped_update_fraction']:.2%}): those updates were capped at the "
+              "bit length (docs/simulator.md)", file=out)
     failed = [r for r in records if r.state.value == "FAILED"]
     if failed:
         first = (failed[-1].error or "").strip().splitlines()

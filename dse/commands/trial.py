@@ -86,6 +86,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"training {training['training_key']}: "
               + ("loaded from the store" if training["reused_training"] else "trained")
               + (f" ({args.model_store})" if args.model_store else ""), file=sys.stderr)
+    clipped = metrics.get("clipped_update_fraction")
+    if clipped:
+        print(f"warning: {clipped:.2%} of the pulsed update vectors saturated the pulse train "
+              "(lr max|x| max|d| > update.desired_bl dw_min) and were capped at the bit length; "
+              "lower training.lr or raise update.desired_bl (docs/simulator.md)", file=sys.stderr)
     if args.json:
         print(json.dumps({**metrics, "details": details}, sort_keys=True))
         return 0

@@ -20,7 +20,10 @@ The metrics (names carry units; accuracies are fractions in [0, 1]):
   the input activity measured on the test set: ``energy_per_inference_nj``,
   ``latency_per_inference_us``, ``area_mm2``, ``tops_per_w``, ``tops``, ``tops_per_mm2``,
   ``inferences_per_s``; for pulsed (in-situ) training also ``train_energy_mj`` and
-  ``train_update_time_s``. The per-layer, per-component breakdown is returned under
+  ``train_update_time_s``, and ``clipped_update_fraction`` (0-1): the fraction of the pulsed
+  update vectors, over all pulsed layers and the whole training, whose pulse train saturated
+  (``lr max|x| max|d| > desired_bl dw_min``: the pulse count capped at the bit length; see
+  ``docs/simulator.md``); a trial where it is above 0 logs a warning. The per-layer, per-component breakdown is returned under
   ``_details`` (``{"cost": ..., "training_cost": ...}``), which the study stores with the trial;
 - ``detector_retrain`` adds ``pretrained_test_accuracy`` (before programming),
   ``programmed_test_accuracy`` (feature extractor programmed, before retraining) and
@@ -97,7 +100,7 @@ run_trial.metric_names = MetricNames(  # type: ignore[attr-defined]
         "train_loss", "train_time_s", "epoch_time_s", "eval_time_s", "epochs",
         "n_params", "n_layers", "n_analog_layers", "n_tiles", "macs",
         "energy_per_inference_nj", "latency_per_inference_us", "area_mm2", "tops_per_w", "tops", "tops_per_mm2",
-        "inferences_per_s", "train_energy_mj", "train_update_time_s",
+        "inferences_per_s", "train_energy_mj", "train_update_time_s", "clipped_update_fraction",
         "pretrained_test_accuracy", "programmed_test_accuracy", "retrain_gain",
         "accuracy_drift", "accuracy_drift_compensated",
     }),
@@ -105,6 +108,17 @@ run_trial.metric_names = MetricNames(  # type: ignore[attr-defined]
     examples=("accuracy_drift_1h_compensated", "accuracy_snr_18db"),
 )
 """Every metric :func:`run_trial` returns (the module docstring lists them)."""
+
+
+def clipped_update_fraction(epochs: list[dict[str, Any]]) -> float | None:
+    """The fraction of saturated update vectors in a :class:`~simulator.cost.PulseLog`'s epochs
+    (``clipped_vectors / vectors`` summed over layers and epochs; None without any vector)."""
+    vectors = clipped = 0.0
+    for entry in epochs:
+        for counts in entry["layers"].values():
+            vectors += counts["vectors"]
+            clipped += counts.get("clipped_vectors", 0.0)
+    return clipped / vectors if vectors > 0 else None
 
 
 def static_cost(config: Mapping[str, Any]) -> Any:
@@ -255,6 +269,13 @@ class TrialRun:
         train_time = sum(self.epoch_times)
         training_cost = None
         if self.pulse_log.epochs:  # in-situ training, priced on the hardware it ran on
+            fraction = clipped_update_fraction(self.pulse_log.epochs)
+            if fraction is not None:
+                metrics["clipped_update_fraction"] = fraction
+                if fraction > 0.0:
+                    log.warning("%s of the pulsed update vectors saturated the pulse train (lr max|x| "
+                                "max|d| > desired_bl dw_min): those updates were capped at the bit "
+                                "length (clipped_update_fraction=%.4g)", f"{fraction:.2%}", fraction)
             with analog.rng_preserved(self.model), analog.activity_of(self.model) as meter:
                 evaluate(self.model, self.test, t.evaluation.batch_size)
             _, cost = analog.cost_of(self.model, self.input_shape, meter.result(), self.pulse_log)

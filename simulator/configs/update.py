@@ -15,8 +15,11 @@ direction ``-sign(x_j d_i)``. The expected number of pulses is ``BL p_x p_d``, s
   ``g * desired_bl < lr`` then ``A = B = 1`` and ``BL = ceil(lr / g)``;
 * ``update_bl_management``: ``BL = min(ceil(lr x_max d_max / g), desired_bl)`` and
   ``A = B = sqrt(lr / (g BL))`` (and update management is switched on, as aihwkit does);
-* ``update_management``: ``A *= sqrt(x_max / d_max)``, ``B *= sqrt(d_max / x_max)``, so the two
-  largest probabilities are equal (``sqrt(lr x_max d_max / (g BL))``).
+* ``update_management``: ``A *= sqrt(x_max / d_val)``, ``B *= sqrt(d_val / x_max)`` with
+  ``d_val = d_max``, so the two largest probabilities are equal (``sqrt(k / BL)``,
+  ``k = lr x_max d_max / g``), except where the pulse train saturates (``k > desired_bl``):
+  there ``d_val = d_max desired_bl / k`` (aihwkit 1.2.0, "avoid clipping of x"), so the largest
+  input's probability is exactly 1 and the largest error's ``k / BL``, capped at 1.
 
 This module is torch-free; the update itself is :class:`simulator.pulsed.PulsedUpdater`.
 """

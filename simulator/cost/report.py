@@ -161,7 +161,7 @@ class TrainingCost:
     ``update_time_s``."""
     layers: list[dict[str, Any]]
     """Per layer: ``name``, ``device_pulses``, ``row_pulses``, ``col_pulses``, ``slots``,
-    ``energy_mj`` (updates only) and ``update_time_s``, over the whole training."""
+    ``vectors``, ``clipped_vectors`` (those whose pulse train saturated), ``energy_mj`` (updates only) and ``update_time_s``, over the whole training."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -51,12 +51,14 @@ def aggregate_moments(probs: Probabilities, signed_q: bool = True,
     ``counter`` (optional) adds the expected pulses of the mini-batch: per device
     ``E[n] = sum_b BL_b p_x p_d``, whose sum over the devices is ``sum_b (sum_i BL_b p_d)
     (sum_j p_x)``, and the expected bits set on the lines (``sum_b BL_b sum_j p_x`` on the input
-    lines, ``sum_b BL_b sum_i p_d`` on the error lines).
+    lines, ``sum_b BL_b sum_i p_d`` on the error lines), and the saturated samples
+    (:meth:`~simulator.pulsed.management.Probabilities.clipped`).
     """
     x, d, bl = probs.x_scaled, probs.d_scaled, probs.bl
     flat = x.dim() == 2
     if flat:
         x, d, bl = x.unsqueeze(0), d.unsqueeze(0), bl.unsqueeze(0)
+    clipped = probs.clipped() if counter is not None else None  # before x is clipped in place
     bl = bl.unsqueeze(-1)
     shape = (x.shape[0], d.shape[-1], x.shape[-1])
     p_d = d.clamp(-1.0, 1.0).mul_(bl)  # sign(d) BL p_d  (T, N, out)
@@ -66,7 +68,7 @@ def aggregate_moments(probs: Probabilities, signed_q: bool = True,
     if counter is not None:
         s_d, s_x = p_d_abs.sum(-1), p_x_abs.sum(-1)  # (T, N): BL sum_i p_d, sum_j p_x
         counter.add((s_d * s_x).sum(), (bl.squeeze(-1) * s_x).sum(), s_d.sum(), bl.sum(),
-                    bl.numel())
+                    bl.numel(), clipped)
     t = torch.bmm(p_d_abs.mT, p_x_abs, out=_buffer(scratch, "t", shape, x))
     m = torch.bmm(p_d.mT, p_x, out=_buffer(scratch, "m", shape, x))
     p_d2 = p_d_abs.mul_(p_d_abs).div_(bl)  # BL p_d**2

@@ -10,7 +10,12 @@ energy per pulse of the device technology, plus the charging of the lines that c
 - ``slots``: pulse slots, ``sum_b BL_b`` over the update vectors; every slot lasts one pulse
   width and all devices of a tile are pulsed in parallel, so this is the update latency of the
   tile in pulse widths;
-- ``vectors``: update vectors (samples, or patches of a convolution).
+- ``vectors``: update vectors (samples, or patches of a convolution);
+- ``clipped_vectors``: update vectors whose pulse train saturated: a scaled input or error
+  beyond 1, so its bit probability is capped at 1 and the device gets fewer pulses than
+  ``lr |x_j d_i| / dw_min`` (with update management: ``lr max|x| max|d| > desired_bl dw_min``,
+  the pulse count clipped at the bit length). Counted exactly in both modes (it depends on the
+  probabilities only, not on the drawn bits).
 
 The exact mode counts the bits and coincidences it drew; the aggregate mode adds the expected
 counts that its moments already hold (``E[n] = sum_b BL_b p_x p_d`` per device). The totals stay
@@ -24,7 +29,7 @@ import torch
 
 __all__ = ["COUNTS", "PulseCounter"]
 
-COUNTS = ("device_pulses", "row_pulses", "col_pulses", "slots", "vectors")
+COUNTS = ("device_pulses", "row_pulses", "col_pulses", "slots", "vectors", "clipped_vectors")
 """The names of the totals, in the order of :meth:`PulseCounter.totals`."""
 
 
@@ -38,9 +43,9 @@ class PulseCounter:
 
     def add(self, device_pulses: torch.Tensor | float, row_pulses: torch.Tensor | float,
             col_pulses: torch.Tensor | float, slots: torch.Tensor | float,
-            vectors: torch.Tensor | float) -> None:
+            vectors: torch.Tensor | float, clipped_vectors: torch.Tensor | float = 0.0) -> None:
         """Add the pulses of one update (scalars or 0-d tensors, on any one device)."""
-        values = (device_pulses, row_pulses, col_pulses, slots, vectors)
+        values = (device_pulses, row_pulses, col_pulses, slots, vectors, clipped_vectors)
         like = next((v for v in values if isinstance(v, torch.Tensor)), None)
         device = like.device if like is not None else torch.device("cpu")
         step = torch.stack([v.detach().to(torch.float64).reshape(()) if isinstance(v, torch.Tensor)

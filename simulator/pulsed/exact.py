@@ -45,7 +45,7 @@ def exact_counts(probs: Probabilities, rng: RandomSource,
     model's dtype (bfloat16, float16) cannot hold exactly.
 
     ``counter`` (optional) adds the coincidences, the bits set on the input and error lines, the
-    slots and the vectors of this mini-batch.
+    slots, the vectors and the saturated vectors of this mini-batch.
     """
     d = probs.d_scaled
     cdt = torch.float64 if d.dtype == torch.float64 else torch.float32
@@ -92,7 +92,7 @@ def exact_counts(probs: Probabilities, rng: RandomSource,
             counts[:out_size].add_(down)
             counts[out_size:].add_(up_counts)
     if counter is not None and line_bits is not None:
-        counter.add(counts.sum(), line_bits[0], line_bits[1], total, probs.bl.shape[0])
+        counter.add(counts.sum(), line_bits[0], line_bits[1], total, probs.bl.shape[0], probs.clipped())
     return counts
 
 

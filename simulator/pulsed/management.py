@@ -19,7 +19,12 @@ import torch
 
 from simulator.configs.update import UpdateConfig
 
-__all__ = ["Probabilities", "probabilities"]
+__all__ = ["SATURATION_TOLERANCE", "Probabilities", "probabilities"]
+
+SATURATION_TOLERANCE = 1e-5
+"""A scaled input or error counts as saturated above ``1 + SATURATION_TOLERANCE``: an update
+exactly at the bit length (``lr max|x| max|d| = desired_bl dw_min``) gives probability 1 up to
+the rounding of float32, which is not a clipped update."""
 
 
 @dataclass
@@ -35,12 +40,28 @@ class Probabilities:
     nonneg_x: bool | None
     """Whether every input is >= 0 (then the pulse direction is the sign of ``d`` alone); None
     when not known (the aggregate mode does not need it; the exact mode checks)."""
+    n_clipped: torch.Tensor | None = None
+    """0-d: the samples whose pulse train saturates, when counted already (see :meth:`clipped`)."""
 
     def p_x(self) -> torch.Tensor:
         """``(..., N, in)`` input-bit probabilities (a new tensor)."""
         if self.nonneg_x:
             return self.x_scaled.clamp(max=1.0)
         return self.x_scaled.abs().clamp_(max=1.0)
+
+    def clipped(self) -> torch.Tensor:
+        """Number of samples (over all leading dimensions, a 0-d tensor) whose pulse train
+        saturates: some ``|x_bj B_b|`` or ``|d_bi A_b|`` above 1, so that bit probability is capped
+        at 1 and the update is cut short. With update management this is
+        ``lr max|x_b| max|d_b| > desired_bl dw_min`` and :func:`probabilities` has counted it
+        from the per-sample maxima it computes anyway; otherwise two reductions here (read it
+        before the probabilities are consumed). No per-sample loop."""
+        if self.n_clipped is not None:
+            return self.n_clipped
+        lim = 1.0 + SATURATION_TOLERANCE
+        x_max = self.x_scaled.amax(dim=-1) if self.nonneg_x else self.x_scaled.abs().amax(dim=-1)
+        d_max = self.d_scaled.abs().amax(dim=-1)
+        return ((x_max > lim) | (d_max > lim)).sum()
 
     def p_d(self) -> torch.Tensor:
         """``(..., N, out)`` error-bit probabilities (a new tensor)."""
@@ -67,15 +88,22 @@ def probabilities(x: torch.Tensor, d: torch.Tensor, lr: float, granularity: floa
     reg = g * g
     x_max = (x.amax(dim=-1, keepdim=True) if nonneg_x else x.abs().amax(dim=-1, keepdim=True)).clamp_(min=reg)
     d_max = d.abs().amax(dim=-1, keepdim=True).clamp_(min=reg)
+    prod = x_max * d_max
     if cfg.update_bl_management:
-        # BL = min(ceil(lr x_max d_max / g), desired_bl); A = sqrt(lr / (g BL)) sqrt(x_max / d_max)
-        # = k x_max and B = sqrt(lr / (g BL)) sqrt(d_max / x_max) = k d_max with
-        # k = sqrt(lr / (g BL x_max d_max))
-        prod = x_max * d_max
+        # BL = min(ceil(lr x_max d_max / g), desired_bl), scale s = sqrt(lr / (g BL))
         bl = prod.mul(lr / g).ceil_().clamp_(min=1.0, max=float(cfg.desired_bl))
-        k = prod.mul_(bl).rsqrt_().mul_(math.sqrt(lr / g))
+        s = bl.reciprocal().mul_(lr / g).sqrt_()
         bl = bl.squeeze(-1)
-    else:  # A = scale0 sqrt(x_max / d_max) = k x_max, B = k d_max with k = scale0 / sqrt(x_max d_max)
+    else:
         bl = torch.full(x.shape[:-1], float(bl0), dtype=x.dtype, device=x.device)
-        k = (x_max * d_max).rsqrt_().mul_(scale0)
-    return Probabilities(x * d_max.mul_(k), d * x_max.mul_(k), bl, nonneg_x)
+        s = torch.full_like(prod, scale0)
+    # Update management (aihwkit 1.2.0): A = s sqrt(x_max / d_val), B = s sqrt(d_val / x_max) with
+    # d_val = d_max, scaled down by desired_bl / k where k = lr x_max d_max / g exceeds desired_bl
+    # ("avoid clipping of x": the largest input then has bit probability exactly 1 and the error
+    # bits carry the whole excess, p_d(max) = k / BL > 1, capped at 1). Written as A = c x_max,
+    # B = c d_val with c = s / sqrt(x_max d_val).
+    d_val = d_max * prod.mul(lr / g).reciprocal_().mul_(float(cfg.desired_bl)).clamp_(max=1.0)
+    # d_val < d_max exactly where k > desired_bl: the largest error's probability is k / BL > 1
+    n_clipped = (d_val < d_max * (1.0 / (1.0 + SATURATION_TOLERANCE))).sum()
+    c = s.mul_(x_max.mul(d_val).rsqrt_())
+    return Probabilities(x * d_val.mul_(c), d * x_max.mul_(c), bl, nonneg_x, n_clipped)

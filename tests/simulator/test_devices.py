@@ -216,30 +216,6 @@ def test_single_pulse_linear_step(direction: int, mult_noise: bool) -> None:
     assert w == pytest.approx(expected, abs=1e-15)
 
 
-@pytest.mark.parametrize("direction", [1, -1])
-def test_single_pulse_soft_bounds(direction: int) -> None:
-    w0, xi = 0.25, 0.4
-    w, s = _single(SoftBoundsDevice(), w0, direction, xi)
-    if direction > 0:
-        expected = w0 + s["scale_up"] * (1 - w0 / s["w_max"]) * (1 + 0.3 * xi)
-    else:
-        expected = w0 - s["scale_down"] * (1 - w0 / s["w_min"]) * (1 + 0.3 * xi)
-    assert w == pytest.approx(expected, abs=1e-15)
-
-
-@pytest.mark.parametrize("direction", [1, -1])
-def test_single_pulse_exp_step(direction: int) -> None:
-    cfg = ExpStepDevice()
-    w0, xi = 0.2, 0.5
-    w, s = _single(cfg, w0, direction, xi)
-    z = 2 * cfg.a * w0 / (s["w_max"] - s["w_min"]) + cfg.b
-    if direction > 0:
-        expected = w0 + s["scale_up"] * max(1 - cfg.A_up * math.exp(cfg.gamma_up * z), 0) * (1 + 0.3 * xi)
-    else:
-        expected = w0 - s["scale_down"] * max(1 - cfg.A_down * math.exp(-cfg.gamma_down * z), 0) * (1 + 0.3 * xi)
-    assert w == pytest.approx(expected, abs=1e-15)
-
-
 def test_single_pulse_exp_step_complex_noise() -> None:
     cfg = ExpStepDevice(dw_min_std_add=0.002, dw_min_std_slope=0.5)
     w0, xi = -0.1, 0.8

@@ -13,7 +13,6 @@ from simulator import AnalogSGD, convert_to_analog, inference
 from simulator.configs import (
     AdditiveProgNoise,
     IOConfig,
-    PCMLikeProgNoise,
     RelativeProgNoise,
     get_preset,
 )
@@ -69,26 +68,6 @@ def test_additive_programming_noise_scales_with_the_weight_range_and_shifts() ->
     assert float(rel.std()) == pytest.approx(0.05, rel=STD_RTOL)
 
 
-def test_pcm_programming_noise_follows_the_polynomial_of_the_conductance() -> None:
-    coeffs = (0.26348, 1.9650, -1.1731)
-    model = _model({"noise.programming": PCMLikeProgNoise(), "noise.g_max": 25.0})
-    w = _weights(model)
-    inference.program(model, seed=3)
-    array = model[0].array
-    g_target = (w.clamp(min=0) * 25.0 / w.abs().max())
-    g_prog = array.programmed[0, 0]
-    on = g_target > 5.0  # far from the clamp at 0 (sigma < 1.1 µS)
-    rel = g_target[on] / 25.0
-    sigma = coeffs[0] + coeffs[1] * rel + coeffs[2] * rel**2
-    z = ((g_prog[on] - g_target[on]) / sigma).flatten()
-    n = z.numel()
-    assert n > 5000
-    assert _z(float(z.mean()), 0.0, 1.0, n) < 5
-    assert float(z.std()) == pytest.approx(1.0, rel=5 / math.sqrt(2 * n))
-    written = (array.programmed[0, 0] - array.programmed[1, 0]) / array.g_scale[0]
-    torch.testing.assert_close(_weights(model), written)
-
-
 def test_program_is_repeatable_per_seed_and_reset_restores_the_trained_weights() -> None:
     model = _model({"noise.programming": RelativeProgNoise(alpha=0.3)})
     trained = _weights(model)
@@ -141,18 +120,6 @@ def test_pcm_drift_exponents_depend_on_the_conductance() -> None:
     assert float(nu.std()) == pytest.approx(0.008, rel=STD_RTOL)
     # The other device of each pair (g = 0) gets the clipped maximum mean 0.1.
     assert float(model[0].array.drift_nu[1].mean()) == pytest.approx(0.1, abs=0.045 * 5 / math.sqrt(N))
-
-
-def test_pcm_read_noise_accumulates_as_one_over_f() -> None:
-    model = _model({"noise.read_noise.model": "pcm"}, torch.full((N_OUT, N_IN), 0.5))
-    inference.program(model, seed=8)
-    t = 3600.0
-    inference.drift(model, t, compensation=False)
-    rel = (_weights(model) / 0.5 - 1.0).flatten()
-    # g = g_max: q = 0.0088; sigma = q sqrt(log((t + t0 + t_read) / (2 t_read)))
-    sigma = 0.0088 * math.sqrt(math.log((t + 20.0 + 250e-9) / (2 * 250e-9)))
-    assert _z(float(rel.mean()), 0.0, sigma, N) < 5
-    assert float(rel.std()) == pytest.approx(sigma, rel=STD_RTOL)
 
 
 def test_pcm_inference_preset_end_to_end_is_seeded() -> None:

@@ -34,7 +34,7 @@ def test_counter_starts_at_zero_and_adds() -> None:
     c.add(3, 2.0, torch.tensor(1.0), 31, 1)
     c.add(torch.tensor(1.0), 0, 0, 31, 1)
     assert c.totals() == {"device_pulses": 4.0, "row_pulses": 2.0, "col_pulses": 1.0,
-                          "slots": 62.0, "vectors": 2.0}
+                          "slots": 62.0, "vectors": 2.0, "clipped_vectors": 0.0}
     c.reset()
     assert c.totals()["device_pulses"] == 0.0
 
@@ -111,3 +111,64 @@ def test_exact_counts_are_whole_and_non_negative_in_half_precision(dtype: torch.
     assert bool((counts >= 0).all()) and bool((counts == counts.round()).all())
     assert float(counts.sum()) > 0 and counter.totals()["device_pulses"] == float(counts.sum())
     assert float(counts.max()) <= float(probs.bl.sum())  # no pair coincides more often than there are slots
+
+
+def _saturation_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """8 samples, whose products ``max|x_b| max|d_b|`` are 0.05, 0.15, ..., 0.75 in turn."""
+    x = torch.zeros(8, 6)
+    d = torch.zeros(8, 4)
+    for b in range(8):
+        x[b, b % 6] = 0.5
+        x[b, (b + 1) % 6] = -0.25
+        d[b, b % 4] = -(0.1 + 0.2 * b)
+        d[b, (b + 1) % 4] = 0.05
+    return x, d
+
+
+@pytest.mark.parametrize("mode", ["exact", "aggregate"])
+@pytest.mark.parametrize("management", [True, False])
+def test_saturated_pulse_trains_are_counted(mode: str, management: bool) -> None:
+    """With update management sample b saturates when lr max|x_b| max|d_b| > desired_bl dw_min
+    (lr 0.5, dw_min 0.01, BL 31: products above 0.62, the last 2 of 8); without it when some
+    |x| or |d| times sqrt(lr / (dw_min BL)) exceeds 1."""
+    x, d = _saturation_batch()
+    dev = ConstantStepDevice(dw_min=0.01, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0,
+                             w_max_dtod=0.0, w_min_dtod=0.0)
+    cfg = UpdateConfig(mode=mode, desired_bl=31, update_management=management,
+                       update_bl_management=management)
+    upd = PulsedUpdater(dev, cfg, 4, 6, RandomSource(0))
+    upd.update_(torch.zeros(4, 6), x, d, 0.5)
+    tot = upd.counter.totals()
+    if management:
+        expected = sum(0.5 * 0.5 * (0.1 + 0.2 * b) > 31 * 0.01 for b in range(8))
+        assert expected == 2
+    else:  # scale sqrt(lr / (dw_min BL)) = 1.27: |x| = 0.5 never, |d| = 0.1 + 0.2 b from b = 4 on
+        scale = math.sqrt(0.5 / (0.01 * 31))
+        expected = sum(scale * (0.1 + 0.2 * b) > 1.0 for b in range(8))
+        assert expected == 4
+    assert tot["clipped_vectors"] == float(expected)
+    assert tot["vectors"] == 8.0
+    small = PulsedUpdater(dev, cfg, 4, 6, RandomSource(0))
+    small.update_(torch.zeros(4, 6), x, d, 0.01)  # products <= 0.75 * 0.01 / 0.01 < 31: none
+    assert small.counter.totals()["clipped_vectors"] == 0.0
+
+
+def test_an_update_exactly_at_the_bit_length_is_not_clipped() -> None:
+    x = torch.tensor([[1.0, 0.5]])
+    d = torch.tensor([[0.31, -0.1]])
+    probs = probabilities(x, d, 1.0, 0.01, UpdateConfig(mode="exact", desired_bl=31))
+    assert float(probs.clipped()) == 0.0  # 1 * 1 * 0.31 / 0.01 = 31 = desired_bl
+
+
+def test_compound_devices_count_saturated_updates() -> None:
+    from simulator.configs import get_preset
+    from simulator.layers import AnalogLinear
+
+    # Tiki-Taka scales the fast learning rate with lr (c-TTv2 auto-scales it and never saturates)
+    rpu = get_preset("tiki_taka_reram_sb").with_overrides({"update.mode": "aggregate"})
+    lin = AnalogLinear(6, 4, rpu_config=rpu)
+    x, d = _saturation_batch()
+    lin.array._pending.append((lin.array._stack_inputs(x)[0], d))
+    lin.array.apply_pending(1000.0)  # far beyond any bit length
+    tot = lin.array.pulse_totals()
+    assert tot["clipped_vectors"] >= 8.0 and tot["clipped_vectors"] <= tot["vectors"]

@@ -13,7 +13,9 @@ from simulator.pulsed.management import probabilities
 
 
 def _aihwkit_bl_a_b(x: list[float], d: list[float], lr: float, g: float, cfg: UpdateConfig) -> tuple[int, float, float]:
-    """PulsedUpdateMetaParameter::calculateBlAB + performUpdateManagement for one sample."""
+    """PulsedUpdateMetaParameter::calculateBlAB + performUpdateManagement (aihwkit 1.2.0) for one
+    sample; the saturated case (``k > desired_bl``) is also checked against aihwkit's recorded
+    updates in ``test_golden_pulsed.py``."""
     ublm = cfg.update_bl_management
     um = cfg.update_management or ublm
     if cfg.fixed_bl or ublm:
@@ -28,11 +30,13 @@ def _aihwkit_bl_a_b(x: list[float], d: list[float], lr: float, g: float, cfg: Up
     if um:
         x_max = max(max(abs(v) for v in x), g * g)
         d_max = max(max(abs(v) for v in d), g * g)
+        k = lr * x_max * d_max / g
         if ublm:
-            bl = min(math.ceil(lr * x_max * d_max / g), cfg.desired_bl)
+            bl = min(math.ceil(k), cfg.desired_bl)
             a = b = math.sqrt(lr / (g * bl))
-        a *= math.sqrt(x_max / d_max)
-        b *= math.sqrt(d_max / x_max)
+        d_val = d_max * cfg.desired_bl / k if k > cfg.desired_bl else d_max  # "avoid clipping of x"
+        a *= math.sqrt(x_max / d_val)
+        b *= math.sqrt(d_val / x_max)
     return bl, a, b
 
 

@@ -133,3 +133,15 @@ def test_trial_command_prints_the_cost_breakdown_after_training(tmp_path: Path,
     assert "energy_per_inference_nj" in out and "train_energy_mj" in out  # the metrics
     assert "activity measured" in out and "energy per inference" in out  # then the table
     assert "training " in out and "mJ over 2 epochs" in out
+
+
+def test_trial_command_warns_when_updates_saturate_the_pulse_train(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # gokmen_vlasov: desired_bl 31 x dw_min 0.0016 = 0.05, far below lr 20 x |x| |d| of the output layer
+    path = _write(tmp_path, {"model": {"hidden": [16]}, "hardware": {"preset": "gokmen_vlasov"},
+                             "training": {"epochs": 1, "lr": 20.0},
+                             "evaluation": {"repeats": 1, "drift_times_s": []}})
+    assert main(["trial", path, "--threads", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["clipped_update_fraction"] > 0.1
+    assert "warning:" in captured.err and "saturated the pulse train" in captured.err

@@ -136,10 +136,26 @@ def test_every_trial_is_priced_with_the_activity_measured_on_its_test_set() -> N
     training = m["_details"]["training_cost"]
     assert len(training["epochs"]) == 2 and training["epochs"][0]["samples"] > 0
     assert training["train_energy_mj"] == pytest.approx(m["train_energy_mj"])
+    assert 0.0 <= m["clipped_update_fraction"] <= 1.0
     # The same design on another technology costs differently, through the study's hardware paths.
     isaac = _run({"hardware": {"preset": "gokmen_vlasov", "cost.tech": "isaac32"}, "model": {"hidden": [32]},
                   "training": {"epochs": 2}, "evaluation": FAST_EVAL})
     assert isaac["energy_per_inference_nj"] != pytest.approx(m["energy_per_inference_nj"], rel=0.1)
+
+
+def test_saturated_pulse_trains_are_reported_and_warned(caplog: pytest.LogCaptureFixture) -> None:
+    """gokmen_vlasov: desired_bl 31 x dw_min 0.0016 = 0.05; at lr 0.0005 no update can reach
+    it (inputs in [0, 1], softmax-cross-entropy errors of a mean-reduced batch below 1), at lr 20
+    the output layer's errors alone (|d| > 0.0025 with |x| ~ 1) do."""
+    calm = _run({"hardware": "gokmen_vlasov", "model": {"hidden": [16]},
+                 "training": {"epochs": 1, "lr": 0.0005}, "evaluation": FAST_EVAL})
+    assert calm["clipped_update_fraction"] == 0.0
+    with caplog.at_level("WARNING", logger="dse.trial.run"):
+        hot = _run({"hardware": "gokmen_vlasov", "model": {"hidden": [16]},
+                    "training": {"epochs": 1, "lr": 20.0}, "evaluation": FAST_EVAL})
+    assert 0.1 < hot["clipped_update_fraction"] <= 1.0
+    assert any("saturated the pulse train" in r.getMessage() for r in caplog.records)
+    assert run_trial.metric_names.produces("clipped_update_fraction")
 
 
 def test_floating_point_training_reports_no_in_situ_training_cost() -> None:
