@@ -1,17 +1,27 @@
-"""Load benchmark of the study service: latency of the Pareto and trials endpoints under
-concurrent clients, with a study of 10,000 trials in the store.
+"""Load benchmark of the study service: latency of every read endpoint under concurrent
+clients, with a study of 10,000 trials in the store, finished and while it runs.
 
 A study with ``--trials`` synthetic finished trials (two objectives, one constraint; seeded random
 metrics) is written to a fresh store, ``dse serve`` is started on loopback (scheduler off), and
 ``--clients`` clients, each on its own keep-alive HTTP/1.1 connection, send requests back to back
-for ``--seconds`` per case:
+for ``--seconds`` per case. The cases, one per read endpoint:
 
-- ``pareto``: ``GET /v1/studies/{id}/pareto`` (front + every trial's rank and values);
+- ``studies``: ``GET /v1/studies`` (the list, with each study's progress);
+- ``study``: ``GET /v1/studies/{id}``;
 - ``trials``: ``GET /v1/studies/{id}/trials?sort=accuracy&order=desc&limit=50&offset=<random>``;
+- ``trial``: ``GET /v1/studies/{id}/trials/<random number>``;
+- ``pareto``: ``GET /v1/studies/{id}/pareto`` (front + every trial's rank and values);
+- ``best``: ``GET /v1/studies/{id}/best``;
+- ``hypervolume``: ``GET /v1/studies/{id}/hypervolume``;
+- ``parquet``: ``GET /v1/studies/{id}/trials.parquet`` (the whole study as a file);
 - ``healthz``: ``GET /healthz``, the baseline: the same server and client doing no work.
 
-Each case is measured in steady state, after a warm-up in which every client sends each kind of
-request for 3 s (the first request of a kind in each server process computes what later ones reuse).
+Two phases (``phase`` in each line): ``finished`` (the study is complete: after the first request
+of a kind, the server's caches answer, so these figures are cache hits) and ``running`` (the
+study is reopened and a writer in this process holds its lease and records a new trial every
+``--write-interval`` seconds, as a runner does: every answer must reflect trials written since
+the last one, so no cache hit hides the cost). Each case is measured in steady state, after a
+warm-up in which every client sends each kind of request for 3 s.
 
 One JSON object per line and case: p50 / p99 latency in ms (``value`` is the p99), requests,
 errors (non-200 answers and failed connections), throughput, the baseline's p99 and the ratio
@@ -21,6 +31,7 @@ zero errors).
 
     python benchmarks/api_load.py                       # SQLite, 10,000 trials, 50 clients
     python benchmarks/api_load.py --database-url postgresql+psycopg://...
+    python benchmarks/api_load.py --phases running --cases studies hypervolume --seconds 5
 """
 
 from __future__ import annotations
@@ -45,8 +56,9 @@ TOKEN = "bench-read-token"
 BAR_P99_MS = 100.0
 
 
-def make_study(url: str, n: int, seed: int) -> str:
-    """A finished study of ``n`` synthetic trials; returns its id."""
+def make_study(url: str, n: int, seed: int, finish: bool = True) -> str:
+    """A study of ``n`` synthetic trials, finished (or left running with its lease released, for
+    a :class:`Writer` to take); returns its id."""
     from api.store import SqlStore
     from dse.results import TrialRecord
     from dse.spec import load_spec
@@ -77,7 +89,7 @@ def make_study(url: str, n: int, seed: int) -> str:
             ],
             "constraints": ["n_params <= 6000"],
             "searcher": {"type": "random", "seed": seed},
-            "budget": {"max_trials": n},
+            "budget": {"max_trials": n + 100_000},
         }
     )
     store = SqlStore(url)
@@ -103,9 +115,53 @@ def make_study(url: str, n: int, seed: int) -> str:
     assert store.acquire_lease(study.id, "bench", 600)
     for start in range(0, n, 2000):
         store.import_trials(study.id, records[start : start + 2000])
-    store.finish(study.id, "bench", "COMPLETED")
+    if finish:
+        store.finish(study.id, "bench", "COMPLETED")
+    else:
+        store.release_lease(study.id, "bench")
     store.close()
     return study.id
+
+
+class Writer:
+    """A runner's writes while the study runs: holds the study's lease and records a new
+    completed trial every ``interval`` seconds (numbers after the stored ones)."""
+
+    def __init__(self, url: str, study_id: str, first: int, interval: float, seed: int) -> None:
+        from api.store import SqlStore
+
+        self.store = SqlStore(url)
+        self.study_id = study_id
+        self.next = first
+        self.interval = interval
+        self.rng = random.Random(seed + 1)
+        self.written = 0
+        self._stop = threading.Event()
+        if not self.store.acquire_lease(study_id, "bench-writer", 600):
+            raise RuntimeError("the writer could not take the study's lease")
+        self.thread = threading.Thread(target=self._run, name="api-load-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from dse.results import TrialRecord
+
+        while not self._stop.wait(self.interval):
+            i, rng = self.next, self.rng
+            hidden = rng.choice([[16], [32], [64, 32]])
+            rec = TrialRecord.pending(f"t{i:06d}", i, {"lr": 10 ** rng.uniform(-3, -0.3), "hidden": hidden},
+                                      seeds=(i,))
+            rec = rec.start(node="node-w").complete([{
+                "accuracy": rng.betavariate(8, 2), "train_time_s": rng.lognormvariate(1.0, 0.6),
+                "n_params": float(sum(hidden) * 70), "n_layers": float(len(hidden) + 1)}])
+            self.store.write_trial(self.study_id, rec, owner="bench-writer")
+            self.store.renew_lease(self.study_id, "bench-writer", 600)
+            self.next += 1
+            self.written += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(30)
+        self.store.close()
 
 
 def free_port() -> int:
@@ -264,6 +320,24 @@ def run_case(
     return out
 
 
+CASES = ("studies", "study", "trials", "trial", "pareto", "best", "hypervolume", "parquet")
+
+
+def case_paths(sid: str, n: int) -> dict[str, list[str]]:
+    """The request paths of each case for study ``sid`` of ``n`` trials."""
+    v = f"/v1/studies/{sid}"
+    return {
+        "studies": ["/v1/studies"],
+        "study": [v],
+        "trials": [f"{v}/trials?sort=accuracy&order=desc&limit=50&offset={o}" for o in range(0, n, 50)],
+        "trial": [f"{v}/trials/{k}" for k in range(0, n, max(1, n // 200))],
+        "pareto": [f"{v}/pareto"],
+        "best": [f"{v}/best"],
+        "hypervolume": [f"{v}/hypervolume"],
+        "parquet": [f"{v}/trials.parquet"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=None, help="store URL (default: SQLite in a temp dir)")
@@ -272,57 +346,70 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each case (default 15)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic metrics")
     parser.add_argument("--workers", type=int, default=1, help="server processes (DSE_WORKERS, default 1)")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="endpoints to measure")
+    parser.add_argument("--phases", nargs="+", choices=("finished", "running"), default=["finished", "running"])
+    parser.add_argument("--write-interval", type=float, default=0.2,
+                        help="seconds between two trials the writer records in the running phase")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dse-api-load-") as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'load.db'}"
         t0 = time.perf_counter()
-        sid = make_study(url, args.trials, args.seed)
+        studies = {}
+        for phase in args.phases:
+            studies[phase] = make_study(url, args.trials, args.seed, finish=phase == "finished")
         setup_s = time.perf_counter() - t0
         server = Server(url, Path(tmp), args.workers)
         try:
-            pareto = [f"/v1/studies/{sid}/pareto"]
-            trials = [
-                f"/v1/studies/{sid}/trials?sort=accuracy&order=desc&limit=50&offset={o}"
-                for o in range(0, args.trials, 50)
-            ]
-            # Warm-up, with every client so that every worker process has served each kind once:
-            # the first request of a kind computes (and caches) what later ones reuse.
-            for paths in (pareto, trials[:10], ["/healthz"]):
-                run_case(server.port, paths, args.clients, 3.0)
             pid = server.process.pid
-            baseline = run_case(server.port, ["/healthz"], args.clients, args.seconds, pid)
-            for case, paths in (("pareto", pareto), ("trials", trials)):
-                result = run_case(server.port, paths, args.clients, args.seconds, pid)
-                print(
-                    json.dumps(
-                        {
-                            "bench": "api_load",
-                            "case": case,
-                            "value": result["p99_ms"],
-                            "unit": "ms (p99)",
-                            **result,
-                            "clients": args.clients,
-                            "trials": args.trials,
-                            "store": url.split(":", 1)[0],
-                            "baseline_case": "healthz",
-                            "baseline_value": baseline["p99_ms"],
-                            "baseline_p50_ms": baseline["p50_ms"],
-                            "baseline_rps": baseline["rps"],
-                            "baseline_server_cpu_ms_per_request": baseline.get("server_cpu_ms_per_request"),
-                            "ratio": round(result["p99_ms"] / baseline["p99_ms"], 3)
-                            if baseline["p99_ms"]
-                            else None,
-                            "bar_p99_ms": BAR_P99_MS,
-                            "meets_bar": result["p99_ms"] <= BAR_P99_MS and result["errors"] == 0,
-                            "setup_s": round(setup_s, 1),
-                            "load_avg_1m": round(os.getloadavg()[0], 2),
-                        }
-                    ),
-                    flush=True,
-                )
+            for phase in args.phases:
+                sid = studies[phase]
+                writer = Writer(url, sid, args.trials, args.write_interval, args.seed) if phase == "running" else None
+                try:
+                    paths = case_paths(sid, args.trials)
+                    # Warm-up, with every client so that every worker process has served each kind
+                    # once: the first request of a kind computes (and caches) what later ones reuse.
+                    for case in args.cases:
+                        run_case(server.port, paths[case][:10], args.clients, 3.0)
+                    run_case(server.port, ["/healthz"], args.clients, 3.0)
+                    baseline = run_case(server.port, ["/healthz"], args.clients, args.seconds, pid)
+                    for case in args.cases:
+                        written = writer.written if writer else 0
+                        result = run_case(server.port, paths[case], args.clients, args.seconds, pid)
+                        print(json.dumps(_line(case, phase, result, baseline, args, url, setup_s,
+                                               (writer.written - written) if writer else 0)), flush=True)
+                finally:
+                    if writer is not None:
+                        writer.stop()
         finally:
             server.stop()
     return 0
+
+
+def _line(case: str, phase: str, result: dict, baseline: dict, args: argparse.Namespace, url: str,
+          setup_s: float, written: int) -> dict:
+    return {
+        "bench": "api_load",
+        "case": f"{phase}/{case}",
+        "phase": phase,
+        "cache_hits": phase == "finished",
+        "value": result["p99_ms"],
+        "unit": "ms (p99)",
+        **result,
+        "trials_written_during_case": written,
+        "clients": args.clients,
+        "trials": args.trials,
+        "store": url.split(":", 1)[0],
+        "baseline_case": "healthz",
+        "baseline_value": baseline["p99_ms"],
+        "baseline_p50_ms": baseline["p50_ms"],
+        "baseline_rps": baseline["rps"],
+        "baseline_server_cpu_ms_per_request": baseline.get("server_cpu_ms_per_request"),
+        "ratio": round(result["p99_ms"] / baseline["p99_ms"], 3) if baseline["p99_ms"] else None,
+        "bar_p99_ms": BAR_P99_MS,
+        "meets_bar": result["p99_ms"] <= BAR_P99_MS and result["errors"] == 0,
+        "setup_s": round(setup_s, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 if __name__ == "__main__":
