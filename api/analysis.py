@@ -64,7 +64,8 @@ def pareto(
     snap: StudySnapshot, objectives: Sequence[ObjectiveSpec], constraints: Sequence[ConstraintSpec]
 ) -> dict[str, Any]:
     """The front (trial positions, best first by the first objective) and every ranked trial's
-    number, rank (``-1``: infeasible) and objective values."""
+    number and rank (``-1``: infeasible), with ``shown``, their positions (for their objective
+    values: :meth:`StudySnapshot.values_json`)."""
 
     def compute() -> dict[str, Any]:
         values, rankable = objective_matrix(snap, objectives)
@@ -81,7 +82,7 @@ def pareto(
             "front": front,
             "numbers": snap.numbers[shown].tolist(),
             "ranks": ranks[shown].tolist(),
-            "values": values[shown].tolist(),
+            "shown": shown,
         }
 
     return snap.memo(("pareto", _key(objectives, constraints)), compute)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
+from api.exports import StudyExports
 from api.middleware import BodyLimitMiddleware, UrlTextMiddleware
 from api.openapi import install_openapi
 from api.routes import dashboard, health, models, results, studies, trials
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, store: SqlStore | None = Non
         own_store = store is None
         app.state.store = store or SqlStore(settings.database_url)
         app.state.results = ResultsCache(app.state.store)
+        app.state.exports = StudyExports(app.state.store)
         app.state.scheduler = None
         if settings.run_studies:
             from api.runner.scheduler import Scheduler

@@ -7,7 +7,7 @@ from typing import Any
 
 from api import analysis, engine
 from api.schemas import iso
-from api.snapshot import StudySnapshot
+from api.snapshot import StudySnapshot, dumps
 from api.store import FINISHED_TRIAL_STATES, StudyInfo
 
 
@@ -27,13 +27,10 @@ def budget(study: StudyInfo) -> int | None:
 
 def study_summary(study: StudyInfo, counts: dict[str, int], *, now: float | None = None) -> dict[str, Any]:
     """The ``StudySummary`` of a study with its trial counts."""
-    now = time.time() if now is None else now
     total = sum(counts.values())
     finished = sum(n for state, n in counts.items() if state in FINISHED_TRIAL_STATES)
     limit = budget(study)
-    elapsed = None
-    if study.started_at is not None:
-        elapsed = (study.finished_at or now) - study.started_at
+    elapsed = elapsed_s(study, now)
     progress = None
     if study.state == "COMPLETED":
         progress = 1.0
@@ -52,6 +49,23 @@ def study_summary(study: StudyInfo, counts: dict[str, int], *, now: float | None
         "progress": progress,
         "error": study.error,
     }
+
+
+def elapsed_s(study: StudyInfo, now: float | None = None) -> float | None:
+    """Seconds since the study started, up to its end (None before it started)."""
+    if study.started_at is None:
+        return None
+    return (study.finished_at or (time.time() if now is None else now)) - study.started_at
+
+
+def study_detail_body(snap: StudySnapshot) -> bytes:
+    """The ``StudyDetail`` JSON of the snapshot's study: encoded once per snapshot, but for
+    ``elapsed_s``, which runs with the clock."""
+    static = snap.body(
+        "study-detail",
+        lambda: dumps({k: v for k, v in study_detail(snap.study, snap).items() if k != "elapsed_s"}),
+    )
+    return static[:-1] + b',"elapsed_s":' + dumps(elapsed_s(snap.study)) + b"}"
 
 
 def study_detail(study: StudyInfo, snap: StudySnapshot) -> dict[str, Any]:

@@ -12,6 +12,10 @@ version: a cache of computations, never a second store of results.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import gzip
 import json
 import math
 import threading
@@ -41,27 +45,107 @@ class StudySnapshot:
         self.trials: list[TrialInfo] = sorted(trials, key=lambda t: t.number)
         self.numbers = np.array([t.number for t in self.trials], dtype=np.int64)
         self.states = np.array([t.state for t in self.trials], dtype=object)
-        names: dict[str, None] = {}
+        self._name_uses: dict[str, int] = {}
         for t in self.trials:
-            names.update(dict.fromkeys(t.metrics))
-        self.metric_names: list[str] = sorted(names)
+            for name in t.metrics:
+                self._name_uses[name] = self._name_uses.get(name, 0) + 1
+        self.metric_names: list[str] = sorted(self._name_uses)
+        self._position = {t.number: i for i, t in enumerate(self.trials)}
+        self._init_caches()
+
+    def _init_caches(self) -> None:
         self._columns: dict[str, np.ndarray] = {}
         self._memo: dict[Any, Any] = {}
         self._encoded: dict[int, bytes] = {}
-        self._position = {t.number: i for i, t in enumerate(self.trials)}
-        self._lock = threading.RLock()
+        self._detail: dict[int, bytes] = {}
+        self._values: dict[tuple[str, ...], dict[int, bytes]] = {}
+        self._lock = threading.Lock()
+        self._key_locks: dict[Any, threading.Lock] = {}
+
+    @classmethod
+    def refreshed(cls, previous: StudySnapshot, study: StudyInfo, changed: Sequence[TrialInfo]) -> StudySnapshot:
+        """The snapshot at ``study``'s version: ``previous`` with the trials written since
+        (``changed``). While a study runs, new trials come after the stored ones, so the rows,
+        columns and encodings of the unchanged trials carry over and only the changed ones are
+        read; otherwise (a trial inserted among the stored ones) the snapshot is built anew."""
+        top = int(previous.numbers[-1]) if len(previous.numbers) else -1
+        replaced = [t for t in changed if t.number in previous._position]
+        added = sorted((t for t in changed if t.number not in previous._position), key=lambda t: t.number)
+        if added and added[0].number <= top:
+            by_number = {t.number: t for t in changed}
+            snap = cls(study, [by_number.pop(t.number, t) for t in previous.trials] + list(by_number.values()),
+                       previous.spec)
+            snap._inherit(previous)
+            return snap
+        snap = cls.__new__(cls)
+        snap.study, snap.spec, snap.version = study, previous.spec, study.version
+        snap.trials = list(previous.trials)
+        snap.states = np.concatenate([previous.states, np.array([t.state for t in added], dtype=object)])
+        snap.numbers = np.concatenate([previous.numbers, np.array([t.number for t in added], dtype=np.int64)])
+        snap._position = dict(previous._position)
+        snap._name_uses = dict(previous._name_uses)
+        positions = []
+        for t in replaced:
+            i = previous._position[t.number]
+            for name in snap.trials[i].metrics:
+                snap._name_uses[name] -= 1
+            snap.trials[i] = t
+            snap.states[i] = t.state
+            positions.append(i)
+        for t in added:
+            snap._position[t.number] = len(snap.trials)
+            positions.append(len(snap.trials))
+            snap.trials.append(t)
+        for t in changed:
+            for name in t.metrics:
+                snap._name_uses[name] = snap._name_uses.get(name, 0) + 1
+        snap._name_uses = {k: n for k, n in snap._name_uses.items() if n > 0}
+        snap.metric_names = sorted(snap._name_uses)
+        snap._init_caches()
+        # Columns: the previous values, the changed trials' patched in and the new ones appended.
+        fresh = [snap.trials[i] for i in positions]
+        for name, old in previous._columns.items():
+            col = np.concatenate([old, np.full(len(added), math.nan)])
+            col[positions] = [_column_value(t, name) for t in fresh]
+            snap._columns[name] = col
+        snap._inherit(previous)
+        return snap
+
+    def _inherit(self, previous: StudySnapshot) -> None:
+        """Keep the encodings of the trials ``previous`` had at the same write (``seq``): while a
+        study runs, each new version re-encodes only the trials written since."""
+        pairs = [(self._encoded, previous._encoded), (self._detail, previous._detail)]
+        for key, old in previous._values.items():
+            pairs.append((self._values.setdefault(key, {}), old))
+        for cache, old in pairs:
+            for number, data in list(old.items()):
+                mine, theirs = self.trial(number), previous.trial(number)
+                if mine is not None and theirs is not None and mine.seq == theirs.seq:
+                    cache[number] = data
 
     # -- columns ------------------------------------------------------------------------------
     def column(self, name: str) -> np.ndarray:
         """Values of a metric (or a sortable trial field) per trial, NaN where absent."""
         col = self._columns.get(name)
         if col is None:
-            if name in SORT_FIELDS:
-                col = np.array([_field_value(t, name) for t in self.trials], dtype=np.float64)
-            else:
-                col = np.array([t.metrics.get(name, math.nan) for t in self.trials], dtype=np.float64)
+            col = np.array([_column_value(t, name) for t in self.trials], dtype=np.float64)
             self._columns[name] = col
         return col
+
+    def values_json(self, metrics: tuple[str, ...], positions: Sequence[int]) -> bytes:
+        """``[[v1, v2, ...], ...]``: the ``metrics`` of the trials at ``positions`` as JSON, each
+        trial's values encoded once per write of the trial (a float's shortest repr is the
+        costly part of a large front's JSON)."""
+        cache = self._values.setdefault(metrics, {})
+        parts = []
+        for i in positions:
+            t = self.trials[i]
+            data = cache.get(t.number)
+            if data is None:
+                data = dumps([float(t.metrics.get(m, math.nan)) for m in metrics])
+                cache[t.number] = data
+            parts.append(data)
+        return b"[" + b",".join(parts) + b"]"
 
     def trial(self, number: int) -> TrialInfo | None:
         """The trial with that number, or None."""
@@ -78,30 +162,55 @@ class StudySnapshot:
             return self._memo[key]
         except KeyError:
             pass
-        with self._lock:
+        with self._lock:  # one lock per key: a slow computation does not hold up the others
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in self._memo:
                 self._memo[key] = compute()
             return self._memo[key]
 
     def counts(self) -> dict[str, int]:
-        """Trials per state."""
+        """Trials per state (every state present, zero when none)."""
         from api.store import TRIAL_STATES
 
-        out = dict.fromkeys(TRIAL_STATES, 0)
-        for s in self.states:
-            out[s] = out.get(s, 0) + 1
-        return out
+        def compute() -> dict[str, int]:
+            out = dict.fromkeys(TRIAL_STATES, 0)
+            if len(self.states):
+                names, n = np.unique(self.states.astype(str), return_counts=True)
+                out.update({str(k): int(v) for k, v in zip(names, n)})
+            return out
+
+        return dict(self.memo("counts", compute))
 
     # -- encoding -----------------------------------------------------------------------------
     def encoded(self, number: int) -> bytes:
         """The trial's JSON (the ``TrialOut`` shape), encoded once per snapshot."""
         data = self._encoded.get(number)
         if data is None:
-            data = json.dumps(
-                trial_json(self.trials[self._position[number]]), separators=(",", ":"), allow_nan=False
-            ).encode()
+            data = dumps(trial_json(self.trials[self._position[number]]))
             self._encoded[number] = data
         return data
+
+    def peek_detail(self, number: int) -> bytes | None:
+        """The trial's encoded ``TrialDetail`` when already encoded, else None."""
+        return self._detail.get(number)
+
+    def detail(self, number: int, load: Callable[[], TrialInfo]) -> bytes:
+        """The trial's ``TrialDetail`` JSON: ``load()`` reads the trial with its measurements
+        (the snapshot's rows carry none), encoded once per write of the trial."""
+        data = self._detail.get(number)
+        if data is None:
+            data = dumps(trial_json(load(), detail=True))
+            self._detail[number] = data
+        return data
+
+    def body(self, key: Any, encode: Callable[[], bytes], *, gzipped: bool = False) -> bytes:
+        """A response body: ``encode()`` once per snapshot for ``key``, and gzip-compressed once
+        more when ``gzipped``."""
+        if not gzipped:
+            return self.memo(("body", key), encode)
+        # Level 1: for these bodies (numbers as JSON) within a few % of level 5's size, 3-4x faster.
+        return self.memo(("gzip", key), lambda: gzip.compress(self.memo(("body", key), encode), 1, mtime=0))
 
     # -- ordering -----------------------------------------------------------------------------
     def order(self, sort: str, descending: bool, states: tuple[str, ...]) -> np.ndarray:
@@ -123,6 +232,24 @@ class StudySnapshot:
             return idx[ordered]
 
         return self.memo(("order", sort, descending, states), compute)
+
+
+def settle_heap() -> None:
+    """Exempt the objects alive now from the cyclic garbage collector (``gc.freeze``), after a
+    large study's trials were read into memory: tens of thousands of long-lived rows would
+    otherwise be traversed by every full collection, a pause of 100 ms or more in the middle of
+    some request. Frozen objects are still freed when no longer referenced (snapshots hold no
+    reference cycles); only cyclic garbage alive at this moment is kept."""
+    gc.freeze()
+
+
+def dumps(data: Any) -> bytes:
+    """Compact JSON of ``data`` (no NaN: non-finite numbers are strings by then)."""
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _column_value(t: TrialInfo, name: str) -> float:
+    return _field_value(t, name) if name in SORT_FIELDS else t.metrics.get(name, math.nan)
 
 
 def _field_value(t: TrialInfo, name: str) -> float:
@@ -174,21 +301,83 @@ def trial_json(t: TrialInfo, *, detail: bool = False) -> dict[str, Any]:
     return out
 
 
-async def snapshot_of(cache: ResultsCache, study_id: str) -> StudySnapshot:
-    """The study's current snapshot: served on the event loop when cached, else built in the
-    thread pool (reading trials can take a while for a large study)."""
+_IN_FLIGHT: dict[tuple[int, Any], asyncio.Future] = {}
+
+
+async def in_thread_once(key: Any, work: Callable[[], Any]) -> Any:
+    """``work()`` in the thread pool, run once for all the requests of this event loop that ask
+    for ``key`` while it runs: when a running study's new version arrives, fifty clients wait on
+    one refresh instead of taking fifty threads to queue on its lock."""
     from starlette.concurrency import run_in_threadpool
 
-    snap = cache.current(study_id)
-    return snap if snap is not None else await run_in_threadpool(cache.snapshot, study_id)
+    slot = (id(asyncio.get_running_loop()), key)
+    future = _IN_FLIGHT.get(slot)
+    if future is None:
+        future = asyncio.ensure_future(run_in_threadpool(work))
+        _IN_FLIGHT[slot] = future
+        future.add_done_callback(lambda _: _IN_FLIGHT.pop(slot, None))
+    return await asyncio.shield(future)  # a client that goes away does not cancel the others' work
+
+
+_RUNNING: dict[tuple[int, Any], asyncio.Future] = {}
+_NEXT: dict[tuple[int, Any], asyncio.Future] = {}
+
+
+async def in_thread_fresh(key: Any, work: Callable[[], Any]) -> Any:
+    """``work()`` (a read) in the thread pool, shared by the requests of this event loop that ask
+    for ``key`` before it starts: a request never joins a read already under way (it could
+    predate the request's own write) but the next one, which starts when that one ends."""
+    from starlette.concurrency import run_in_threadpool
+
+    slot = (id(asyncio.get_running_loop()), key)
+    queued = _NEXT.get(slot)
+    if queued is not None:
+        return await asyncio.shield(queued)
+    running = _RUNNING.get(slot)
+
+    async def read() -> Any:
+        if running is not None:
+            with contextlib.suppress(BaseException):  # its outcome is its own requests' concern
+                await asyncio.shield(running)
+            if _NEXT.get(slot) is this:
+                del _NEXT[slot]
+            _RUNNING[slot] = this
+        try:
+            return await run_in_threadpool(work)
+        finally:
+            if _RUNNING.get(slot) is this:
+                del _RUNNING[slot]
+
+    this = asyncio.ensure_future(read())
+    (_RUNNING if running is None else _NEXT)[slot] = this
+    return await asyncio.shield(this)
+
+
+async def snapshot_of(cache: ResultsCache, study_id: str) -> StudySnapshot:
+    """The study's current snapshot: served on the event loop when cached, else built in the
+    thread pool (reading trials can take a while for a large study), once for all the requests
+    waiting for it, and never older than the version this request saw."""
+    version = cache.version(study_id)
+    snap = cache.cached(study_id)
+    while snap is None or snap.version < version:
+        snap = await in_thread_once(("snapshot", id(cache), study_id), lambda: cache.snapshot(study_id))
+    return snap
 
 
 async def computed(snap: StudySnapshot, key: Any, compute: Callable[[], Any]) -> Any:
     """``snap.memo(key, compute)``, computed in the thread pool the first time."""
-    from starlette.concurrency import run_in_threadpool
-
     hit = snap.peek(key)
-    return hit if hit is not None else await run_in_threadpool(snap.memo, key, compute)
+    if hit is not None:
+        return hit
+    return await in_thread_once(("memo", id(snap), key), lambda: snap.memo(key, compute))
+
+
+async def body_of(snap: StudySnapshot, key: Any, encode: Callable[[], bytes], *, gzipped: bool) -> bytes:
+    """``snap.body(key, encode, gzipped=...)``, computed in the thread pool the first time."""
+    hit = snap.peek(("gzip" if gzipped else "body", key))
+    if hit is not None:
+        return hit
+    return await in_thread_once(("body", id(snap), key, gzipped), lambda: snap.body(key, encode, gzipped=gzipped))
 
 
 class ResultsCache:
@@ -200,6 +389,40 @@ class ResultsCache:
         self._snapshots: OrderedDict[str, StudySnapshot] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._counts: dict[str, tuple[int, dict[str, int]]] = {}
+        """Trial counts per study at a version, for study lists (only changed studies are counted)."""
+
+    def counts_many(self, studies: Sequence[StudyInfo]) -> dict[str, dict[str, int]]:
+        """Trials per state of each study, at (at least) the version each ``StudyInfo`` carries:
+        from the study's snapshot or the last count at that version, else counted in one query."""
+        out: dict[str, dict[str, int]] = {}
+        missing = []
+        for study in studies:
+            snap = self._snapshots.get(study.id)
+            cached = self._counts.get(study.id)
+            if snap is not None and snap.version == study.version:
+                out[study.id] = snap.counts()
+            elif cached is not None and cached[0] == study.version:
+                out[study.id] = dict(cached[1])
+            else:
+                missing.append(study)
+        if missing:
+            counted = self.store.trial_counts_many([s.id for s in missing])
+            with self._guard:
+                for study in missing:
+                    # Counted after the version was read: at least that version, so keyed by it (a
+                    # newer version is counted again).
+                    self._counts[study.id] = (study.version, counted[study.id])
+                    out[study.id] = dict(counted[study.id])
+        return out
+
+    def version(self, study_id: str) -> int:
+        """The study's current version (one cheap query; raises NotFoundError for no study)."""
+        return self.store.study_version(study_id)[0]
+
+    def cached(self, study_id: str) -> StudySnapshot | None:
+        """The snapshot held for the study, whatever its version (no query)."""
+        return self._snapshots.get(study_id)
 
     def current(self, study_id: str) -> StudySnapshot | None:
         """The cached snapshot if it is at the study's current version, else None (one cheap
@@ -221,15 +444,13 @@ class ResultsCache:
             if snap is not None and snap.version >= version:
                 return snap
             study = self.store.get_study(study_id)
-            if snap is None:
-                trials = self.store.list_trials(study_id)
-            else:
-                changed = {t.number: t for t in self.store.list_trials(study_id, since=snap.version)}
-                trials = [changed.pop(t.number, t) for t in snap.trials] + list(changed.values())
             # A write between reading the study and the trials is caught by the next request
             # (the snapshot keeps the older version number, so it refreshes again).
-            spec = snap.spec if snap is not None else load_stored_spec(study.spec)
-            snap = StudySnapshot(study, trials, spec)
+            if snap is None:
+                snap = StudySnapshot(study, self.store.list_trials(study_id), load_stored_spec(study.spec))
+                settle_heap()
+            else:
+                snap = StudySnapshot.refreshed(snap, study, self.store.list_trials(study_id, since=snap.version))
             with self._guard:
                 self._snapshots[study_id] = snap
                 self._snapshots.move_to_end(study_id)
@@ -242,3 +463,4 @@ class ResultsCache:
         """Drop a study's snapshot (after it was deleted)."""
         with self._guard:
             self._snapshots.pop(study_id, None)
+            self._counts.pop(study_id, None)

@@ -17,11 +17,13 @@ for ``--seconds`` per case. The cases, one per read endpoint:
 - ``healthz``: ``GET /healthz``, the baseline: the same server and client doing no work.
 
 Two phases (``phase`` in each line): ``finished`` (the study is complete: after the first request
-of a kind, the server's caches answer, so these figures are cache hits) and ``running`` (the
-study is reopened and a writer in this process holds its lease and records a new trial every
-``--write-interval`` seconds, as a runner does: every answer must reflect trials written since
-the last one, so no cache hit hides the cost). Each case is measured in steady state, after a
-warm-up in which every client sends each kind of request for 3 s.
+of a kind, the server's caches answer, so these figures are cache hits) and ``running`` (a
+second study, left running: a writer in this process holds its lease and records a new trial
+every ``--write-interval`` seconds, as a runner does; every answer must reflect the trials
+written before it, so the study's results are recomputed after each write and no cache hit hides
+that cost; what carries over between writes is only what a write cannot change, such as the JSON
+of a trial that was not written again). Each case is measured in steady state, after a warm-up
+in which the clients send each of the case's requests for 3 s.
 
 One JSON object per line and case: p50 / p99 latency in ms (``value`` is the p99), requests,
 errors (non-200 answers and failed connections), throughput, the baseline's p99 and the ratio
@@ -366,10 +368,11 @@ def main(argv: list[str] | None = None) -> int:
                 writer = Writer(url, sid, args.trials, args.write_interval, args.seed) if phase == "running" else None
                 try:
                     paths = case_paths(sid, args.trials)
-                    # Warm-up, with every client so that every worker process has served each kind
-                    # once: the first request of a kind computes (and caches) what later ones reuse.
+                    # Warm-up, with every client so that every worker process has served each
+                    # request once: the first request of a kind computes (and caches) what later
+                    # ones reuse, until a write changes it.
                     for case in args.cases:
-                        run_case(server.port, paths[case][:10], args.clients, 3.0)
+                        run_case(server.port, paths[case], args.clients, 3.0)
                     run_case(server.port, ["/healthz"], args.clients, 3.0)
                     baseline = run_case(server.port, ["/healthz"], args.clients, args.seconds, pid)
                     for case in args.cases:

@@ -3,8 +3,7 @@ under constraints, hypervolume history; and the study's server-sent events."""
 
 from __future__ import annotations
 
-import gzip
-import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -15,7 +14,7 @@ from api.deps import ReadAccess, StoreDep
 from api.errors import invalid
 from api.events import study_events
 from api.schemas import MAX_INT, BestOut, HypervolumeOut, ParetoOut, Problem
-from api.snapshot import StudySnapshot, computed, snapshot_of, trial_json
+from api.snapshot import StudySnapshot, body_of, dumps, snapshot_of, trial_json
 
 router = APIRouter(tags=["results"])
 
@@ -60,9 +59,18 @@ def _constraints(snap: StudySnapshot, texts: list[str] | None) -> list:
     return engine.parse_constraints(texts) if texts is not None else list(_spec(snap).constraints)
 
 
-def _json(data: Any, snap: StudySnapshot) -> Response:
-    body = json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
-    return Response(body, media_type="application/json", headers={"ETag": f'W/"{snap.version}"'})
+GZIP_MIN_BYTES = 2048
+"""Bodies at least this long are sent gzip-compressed to clients that accept it."""
+
+
+async def _cached(request: Request, snap: StudySnapshot, key: Any, encode: Callable[[], bytes]) -> Response:
+    """A JSON response computed from the snapshot: encoded (and compressed) once per version."""
+    headers = {"ETag": f'W/"{snap.version}"', "Vary": "Accept-Encoding"}
+    body = await body_of(snap, key, encode, gzipped=False)
+    if len(body) >= GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
+        body = await body_of(snap, key, encode, gzipped=True)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -87,27 +95,19 @@ async def get_pareto(
 
     def encode() -> bytes:
         result = analysis.pareto(snap, objs, cons)
-        head = json.dumps(
+        head = dumps(
             {
                 "objectives": [o.to_dict() | {"threshold": o.threshold} for o in objs],
                 "constraints": [str(c) for c in cons],
-                "points": {"trial": result["numbers"], "rank": result["ranks"], "values": result["values"]},
-            },
-            separators=(",", ":"),
-            allow_nan=False,
-        ).encode()
+                "points": {"trial": result["numbers"], "rank": result["ranks"]},
+            }
+        )
+        values = snap.values_json(tuple(o.metric for o in objs), result["shown"].tolist())
         front = b",".join(snap.encoded(int(snap.numbers[p])) for p in result["front"])
-        return head[:-1] + b',"front":[' + front + b"]}"
+        return head[:-2] + b',"values":' + values + b'},"front":[' + front + b"]}"
 
-    key = ("pareto-json", tuple(objectives or ()), None if constraint is None else tuple(constraint))
-    headers = {"ETag": f'W/"{snap.version}"', "Vary": "Accept-Encoding"}
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        # A large study's front and ranks run to hundreds of kB: compressed once per version.
-        body = await computed(snap, ("gzip", key), lambda: gzip.compress(snap.memo(key, encode), 5, mtime=0))
-        headers["Content-Encoding"] = "gzip"
-    else:
-        body = await computed(snap, key, encode)
-    return Response(body, media_type="application/json", headers=headers)
+    # A large study's front and ranks run to hundreds of kB: encoded and compressed once per version.
+    return await _cached(request, snap, ("pareto", tuple(objs), tuple(cons)), encode)
 
 
 @router.get(
@@ -137,20 +137,21 @@ async def get_best(
         raise invalid("query.metric", metric, "one metric as metric:min|max")
     objective = objs[0]
     cons = _constraints(snap, constraint)
-    pos = await computed(
-        snap, ("best-route", objective, tuple(cons)), lambda: analysis.best(snap, objective, cons)
-    )
-    trial = None if pos is None else snap.trials[pos]
-    return _json(
-        {
-            "metric": objective.metric,
-            "goal": objective.goal,
-            "constraints": [str(c) for c in cons],
-            "value": None if trial is None else float(trial.metrics[objective.metric]),
-            "trial": None if trial is None else trial_json(trial),
-        },
-        snap,
-    )
+
+    def encode() -> bytes:
+        pos = analysis.best(snap, objective, cons)
+        trial = None if pos is None else snap.trials[pos]
+        return dumps(
+            {
+                "metric": objective.metric,
+                "goal": objective.goal,
+                "constraints": [str(c) for c in cons],
+                "value": None if trial is None else float(trial.metrics[objective.metric]),
+                "trial": None if trial is None else trial_json(trial),
+            }
+        )
+
+    return await _cached(request, snap, ("best", objective, tuple(cons)), encode)
 
 
 @router.get(
@@ -171,18 +172,19 @@ async def get_hypervolume(
     snap = await snapshot_of(request.app.state.results, study_id)
     objs = _objectives(snap, objectives, max_count=3)
     cons = _constraints(snap, constraint)
-    result = await computed(
-        snap, ("hv-route", tuple(objs), tuple(cons)), lambda: analysis.hypervolume_history(snap, objs, cons)
-    )
-    return _json(
-        {
-            "objectives": [o.to_dict() | {"threshold": o.threshold} for o in objs],
-            "constraints": [str(c) for c in cons],
-            "normalization": result["normalization"],
-            "history": result["history"],
-        },
-        snap,
-    )
+
+    def encode() -> bytes:
+        result = analysis.hypervolume_history(snap, objs, cons)
+        return dumps(
+            {
+                "objectives": [o.to_dict() | {"threshold": o.threshold} for o in objs],
+                "constraints": [str(c) for c in cons],
+                "normalization": result["normalization"],
+                "history": result["history"],
+            }
+        )
+
+    return await _cached(request, snap, ("hypervolume", tuple(objs), tuple(cons)), encode)
 
 
 @router.get(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from api import engine
 from api.deps import ReadAccess, StoreDep, WriteAccess
-from api.results_views import study_detail, study_summary
+from api.results_views import study_detail, study_detail_body, study_summary
 from api.schemas import MAX_INT, MAX_PAGE_SIZE, Problem, StudyDetail, StudyPage
-from api.snapshot import snapshot_of
+from api.snapshot import dumps, in_thread_fresh, snapshot_of
 from dse.spec import MAX_CONCURRENT_TRIALS, MAX_CPUS, MAX_REPEATS, MAX_TIME_BUDGET_S, MAX_TRIALS
 
 router = APIRouter(tags=["studies"])
@@ -174,7 +176,7 @@ async def submit_study(
 
 
 @router.get("/studies", response_model=StudyPage, summary="List studies", responses=_ERRORS)
-def list_studies(
+async def list_studies(
     request: Request,
     store: StoreDep,
     _: ReadAccess,
@@ -191,11 +193,23 @@ def list_studies(
     for item in label or ():
         key, sep, value = item.partition("=")
         labels[key] = value if sep else None
-    items, total = store.list_studies(states=states, labels=labels, limit=limit, offset=offset)
-    counts = store.trial_counts_many([s.id for s in items])
-    summaries = [study_summary(s, counts[s.id]) for s in items]
-    next_offset = offset + limit if offset + limit < total else None
-    return {"items": summaries, "total": total, "limit": limit, "offset": offset, "next_offset": next_offset}
+    results = request.app.state.results
+
+    def page() -> bytes:
+        items, total = store.list_studies(states=states, labels=labels, limit=limit, offset=offset)
+        # Counted again only for the studies written since the last listing.
+        counts = results.counts_many(items)
+        now = time.time()
+        summaries = [study_summary(s, counts[s.id], now=now) for s in items]
+        next_offset = offset + limit if offset + limit < total else None
+        return dumps(
+            {"items": summaries, "total": total, "limit": limit, "offset": offset, "next_offset": next_offset}
+        )
+
+    # One read for all the same listings asked for before it starts (each answer is read after
+    # its request arrived).
+    key = ("studies", id(store), tuple(states), tuple(sorted(labels.items())), limit, offset)
+    return Response(await in_thread_fresh(key, page), media_type="application/json")
 
 
 @router.get(
@@ -207,7 +221,9 @@ def list_studies(
 async def get_study(request: Request, study_id: str, _: ReadAccess) -> Any:
     """The study's spec, state, trial counts by state, elapsed time and best trial per objective."""
     snap = await snapshot_of(request.app.state.results, study_id)
-    return study_detail(snap.study, snap)
+    if snap.peek(("body", "study-detail")) is None:
+        return Response(await run_in_threadpool(study_detail_body, snap), media_type="application/json")
+    return Response(study_detail_body(snap), media_type="application/json")
 
 
 @router.post(
@@ -245,4 +261,5 @@ def delete_study(request: Request, study_id: str, store: StoreDep, _: WriteAcces
     """Delete a study that is not running, with its trials."""
     store.delete_study(study_id)
     request.app.state.results.forget(study_id)
+    request.app.state.exports.forget(study_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

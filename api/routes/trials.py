@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from api import engine
-from api.deps import ReadAccess, StoreDep
+from api.deps import ReadAccess
 from api.errors import invalid
 from api.schemas import MAX_INT, MAX_PAGE_SIZE, Problem, TrialDetail, TrialPage
-from api.snapshot import SORT_FIELDS, snapshot_of, trial_json
+from api.snapshot import SORT_FIELDS, in_thread_once, snapshot_of
 
 router = APIRouter(tags=["trials"])
 
@@ -71,14 +70,24 @@ async def list_trials(
     summary="Show a trial",
     responses=_ERRORS,
 )
-def get_trial(
+async def get_trial(
+    request: Request,
     study_id: str,
     number: Annotated[int, Path(ge=0, le=MAX_INT, description="Trial number")],
-    store: StoreDep,
     _: ReadAccess,
-) -> Any:
+) -> Response:
     """One trial with its per-repeat metrics and per-epoch measurements."""
-    return trial_json(store.get_trial(study_id, number), detail=True)
+    store = request.app.state.store
+    snap = await snapshot_of(request.app.state.results, study_id)
+    if snap.trial(number) is None:
+        await run_in_threadpool(store.get_trial, study_id, number)  # raises the 404
+    body = snap.peek_detail(number)
+    if body is None:
+        # Read once per write of the trial: later versions of the study keep the encoding.
+        body = await in_thread_once(
+            ("detail", id(snap), number), lambda: snap.detail(number, lambda: store.get_trial(study_id, number))
+        )
+    return Response(body, media_type="application/json", headers={"ETag": f'W/"{snap.version}"'})
 
 
 @router.get(
@@ -93,9 +102,9 @@ def get_trial(
         },
     },
 )
-def trials_parquet(
+async def trials_parquet(
+    request: Request,
     study_id: str,
-    store: StoreDep,
     _: ReadAccess,
     table: Annotated[
         Literal["trials", "measurements"],
@@ -105,20 +114,17 @@ def trials_parquet(
     ] = "trials",
 ) -> Response:
     """The study's trials in the engine's Parquet schema (readable by pyarrow, pandas, DuckDB)."""
-    import pyarrow.parquet as pq
-
-    from dse.results import measurements_table, trials_table
-
-    study = store.get_study(study_id)
-    records = store.records(study_id)
-    if table == "trials":
-        arrow = trials_table(records, engine.load_stored_spec(study.spec))
-    else:
-        arrow = measurements_table(records)
-    buffer = io.BytesIO()
-    pq.write_table(arrow, buffer)
+    exports = request.app.state.exports
+    snap = await snapshot_of(request.app.state.results, study_id)
+    body = exports.cached(snap, table)
+    if body is None:
+        # Written once per version of the study, from the trials written since the last one.
+        body = await in_thread_once(("parquet", id(snap), table), lambda: exports.parquet(snap, table))
     return Response(
-        buffer.getvalue(),
+        body,
         media_type="application/vnd.apache.parquet",
-        headers={"Content-Disposition": f'attachment; filename="{study_id}-{table}.parquet"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{study_id}-{table}.parquet"',
+            "ETag": f'W/"{snap.version}"',
+        },
     )

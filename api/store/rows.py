@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -85,11 +85,15 @@ def labels_of(conn: Any, ids: Iterable[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def measurements_of(conn: Any, study_id: str, number: int | None = None) -> dict[int, tuple[dict, ...]]:
-    """Per-epoch measurements of a study's trials (or of one trial), by trial number."""
+def measurements_of(conn: Any, study_id: str, number: int | None = None,
+                    numbers: Sequence[int] | None = None) -> dict[int, tuple[dict, ...]]:
+    """Per-epoch measurements of a study's trials (or of one trial, or of those ``numbers``), by
+    trial number."""
     where = [MeasurementRow.study_id == study_id]
     if number is not None:
         where.append(MeasurementRow.number == number)
+    if numbers is not None:
+        where.append(MeasurementRow.number.in_(list(numbers)))
     out: dict[int, list[dict]] = {}
     for n, repeat, epoch, reported_at, values in conn.execute(
         select(
@@ -113,11 +117,15 @@ def measurements_of(conn: Any, study_id: str, number: int | None = None) -> dict
     return {n: tuple(v) for n, v in out.items()}
 
 
-def details_of(conn: Any, study_id: str, number: int | None = None) -> dict[int, tuple[Any, ...]]:
-    """Non-metric data of a study's trials (or of one trial), by trial number."""
+def details_of(conn: Any, study_id: str, number: int | None = None,
+               numbers: Sequence[int] | None = None) -> dict[int, tuple[Any, ...]]:
+    """Non-metric data of a study's trials (or of one trial, or of those ``numbers``), by trial
+    number."""
     where = [TrialDetailsRow.study_id == study_id]
     if number is not None:
         where.append(TrialDetailsRow.number == number)
+    if numbers is not None:
+        where.append(TrialDetailsRow.number.in_(list(numbers)))
     return {n: tuple(d or ()) for n, d in conn.execute(
         select(TrialDetailsRow.number, TrialDetailsRow.details).where(*where))}
 

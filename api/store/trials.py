@@ -162,8 +162,10 @@ class TrialStore:
             rows = conn.execute(select(*TRIAL_COLUMNS).where(*where).order_by(TrialRow.number)).all()
             if not rows and not since:
                 check_study(conn, study_id)
-            by_number = measurements_of(conn, study_id) if measurements else {}
-            details = details_of(conn, study_id) if measurements else {}
+            # Since a version, only the rows written since (a few hundred at most, else all).
+            numbers = [r.number for r in rows] if since and len(rows) <= 500 else None
+            by_number = measurements_of(conn, study_id, numbers=numbers) if measurements else {}
+            details = details_of(conn, study_id, numbers=numbers) if measurements else {}
         return [trial_info(r, by_number.get(r.number, ()) if measurements else None,
                            details.get(r.number, ()) if measurements else None) for r in rows]
 

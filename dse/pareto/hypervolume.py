@@ -121,6 +121,8 @@ class Normalization:
         """
         arr = np.asarray(values, dtype=np.float64).reshape(-1, len(self.goals))
         steps = range(1, len(arr) + 1) if counts is None else counts
+        if len(self.goals) <= 2:
+            return self._prefix_hypervolumes_2d(arr, steps)
         goals = list(self.goals)
         front, done, out = arr[:0], 0, []
         for upto in steps:
@@ -132,4 +134,24 @@ class Normalization:
                 front = batch[nondominated_ranks(batch, goals) == 0]
                 done = upto
             out.append(self.hypervolume(front))
+        return out
+
+    def _prefix_hypervolumes_2d(self, arr: np.ndarray, steps: Sequence[int] | range) -> list[float]:
+        # One sweep: each point joins a staircase that keeps the dominated area up to the
+        # reference (1, 1) of the normalized space, so a history costs O(n log n) in all.
+        z = self.apply(arr) if len(arr) else np.zeros((0, len(self.goals)))
+        if z.shape[1] == 1:
+            z = np.hstack([z, np.zeros((len(z), 1))])  # one objective: a length, as a unit-high box
+        stair = _Staircase((1.0, 1.0))
+        xs, ys = z[:, 0].tolist(), z[:, 1].tolist()
+        done, out = 0, []
+        for upto in steps:
+            upto = int(upto)
+            if upto < done or upto > len(arr):
+                raise ValueError(f"counts must be ascending within 1..{len(arr)}; got {upto} after {done}")
+            for i in range(done, upto):
+                if xs[i] < 1.0 and ys[i] < 1.0:
+                    stair.insert(xs[i], ys[i])
+            done = upto
+            out.append(float(stair.area))
         return out

@@ -33,7 +33,7 @@ from dse.results.records import (
 )
 
 _PARQUET = {
-    "ParquetResults", "export_results", "read_trials", "read_trials_table", "read_measurements_table",
+    "IncrementalTables", "ParquetResults", "export_results", "read_trials", "read_trials_table", "read_measurements_table",
     "read_study", "trials_table", "measurements_table", "records_from_tables", "trials_schema",
     "measurements_schema", "metric_column", "TRIALS_FILE", "MEASUREMENTS_FILE", "STUDY_FILE",
 }

@@ -25,6 +25,7 @@ from dse.results.records import EVALUATED_STATES, TrialRecord, TrialState, merge
 from dse.results.schema import (  # noqa: F401 - re-exported through dse.results
     FORMAT_VERSION,
     METRIC_PREFIX,
+    IncrementalTables,
     RowCache,
     measurements_schema,
     measurements_table,

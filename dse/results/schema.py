@@ -229,13 +229,17 @@ class RowCache:
 
 
 def trials_table(records: Sequence[TrialRecord], spec: StudySpec | None = None,
-                 cache: RowCache | None = None) -> pa.Table:
-    """The ``trials.parquet`` table of ``records`` (sorted by trial number)."""
+                 cache: RowCache | None = None, *, encodings: Mapping[str, str] | None = None,
+                 metrics: Iterable[str] | None = None) -> pa.Table:
+    """The ``trials.parquet`` table of ``records`` (sorted by trial number); ``encodings`` and
+    ``metrics`` give the columns when the records are part of a larger table."""
     records = sorted(records, key=lambda r: r.number)
-    encodings = _param_encodings(spec, records)
-    metrics = set(_spec_metrics(spec))
-    for r in records:
-        metrics.update(r.metrics)
+    if encodings is None:
+        encodings = _param_encodings(spec, records)
+    if metrics is None:
+        metrics = set(_spec_metrics(spec))
+        for r in records:
+            metrics.update(r.metrics)
     schema = trials_schema(encodings, metrics)
     if cache is None:
         rows = [_trial_row(r, encodings) for r in records]
@@ -255,17 +259,104 @@ def _measurement_rows(r: TrialRecord) -> list[dict[str, Any]]:
     return rows
 
 
-def measurements_table(records: Sequence[TrialRecord], cache: RowCache | None = None) -> pa.Table:
-    """The ``measurements.parquet`` table: one row per trial, repeat and epoch."""
+def measurements_table(records: Sequence[TrialRecord], cache: RowCache | None = None, *,
+                       metrics: Iterable[str] | None = None) -> pa.Table:
+    """The ``measurements.parquet`` table: one row per trial, repeat and epoch (``metrics``: the
+    metric columns, when the records are part of a larger table)."""
     records = sorted(records, key=lambda r: r.number)
-    metrics: set[str] = set()
-    for r in records:
-        for m in r.measurements:
-            metrics.update(m.metrics)
+    if metrics is None:
+        metrics = set()
+        for r in records:
+            for m in r.measurements:
+                metrics.update(m.metrics)
     rows: list[dict[str, Any]] = []
     for r in records:
         rows.extend(cache.measurement_rows(r) if cache is not None else _measurement_rows(r))
     return pa.Table.from_pylist(rows, schema=measurements_schema(metrics))
+
+
+class IncrementalTables:
+    """The two tables of a changing set of records (a running study's), rebuilt in part: rows of
+    the records replaced since the last full build are cut out of it and the new rows appended
+    (then sorted by number), so that one more trial costs a few rows, not a whole table. A full
+    build happens when the columns change (a new metric, a parameter outside the spec) or when
+    the replaced rows pass :attr:`REBUILD_FRACTION` of the table. Same tables as
+    :func:`trials_table` / :func:`measurements_table` of all the records."""
+
+    REBUILD_FRACTION = 1 / 16
+    """Share of replaced records past which the next table is built whole."""
+
+    def __init__(self, spec: StudySpec | None = None) -> None:
+        self.spec = spec
+        self._records: dict[int, TrialRecord] = {}
+        self._rows = RowCache()
+        self._metric_uses: dict[str, int] = dict.fromkeys(_spec_metrics(spec), 1)
+        self._measured_uses: dict[str, int] = {}
+        self._spec_encodings = spec_param_encodings(spec)
+        self._extra_params = 0
+        """Records with a parameter the spec does not declare (their encodings are inferred)."""
+        self._encodings = dict(self._spec_encodings)
+        self._built: dict[str, tuple[pa.Table, Any, set[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def update(self, records: Iterable[TrialRecord]) -> None:
+        """Add records, or replace the stored ones of the same trial numbers."""
+        infer = False
+        for r in records:
+            old = self._records.get(r.number)
+            if old is not None:
+                self._count(old, -1)
+            self._count(r, +1)
+            infer = infer or any(name not in self._spec_encodings for name in r.params)
+            self._records[r.number] = r
+            for _table, _key, changed in self._built.values():
+                changed.add(r.number)
+        if infer or (self._extra_params == 0 and self._encodings != self._spec_encodings):
+            self._encodings = _param_encodings(self.spec, list(self._records.values()))
+
+    def _count(self, r: TrialRecord, sign: int) -> None:
+        for name in r.metrics:
+            self._metric_uses[name] = self._metric_uses.get(name, 0) + sign
+        for name in {k for m in r.measurements for k in m.metrics}:
+            self._measured_uses[name] = self._measured_uses.get(name, 0) + sign
+        if any(name not in self._spec_encodings for name in r.params):
+            self._extra_params += sign
+
+    def trials(self) -> pa.Table:
+        """``trials.parquet``'s table of the records."""
+        metrics = sorted(k for k, n in self._metric_uses.items() if n > 0)
+        encodings = dict(self._encodings)
+
+        def build(records: Sequence[TrialRecord]) -> pa.Table:
+            return trials_table(records, self.spec, self._rows, encodings=encodings, metrics=metrics)
+
+        return self._table("trials", (json.dumps(encodings), metrics), build)
+
+    def measurements(self) -> pa.Table:
+        """``measurements.parquet``'s table of the records."""
+        metrics = sorted(k for k, n in self._measured_uses.items() if n > 0)
+        return self._table("measurements", metrics,
+                           lambda records: measurements_table(records, self._rows, metrics=metrics))
+
+    def _table(self, name: str, key: Any, build: Any) -> pa.Table:
+        import pyarrow.compute as pc
+
+        built = self._built.get(name)
+        if built is not None and built[1] == key and not built[2]:
+            return built[0]
+        if built is None or built[1] != key or len(built[2]) > self.REBUILD_FRACTION * max(len(self._records), 64):
+            table = build(list(self._records.values()))
+        else:
+            base, _key, changed = built
+            numbers = pa.array(sorted(changed), type=pa.int64())
+            kept = base.filter(pc.invert(pc.is_in(base["number"], value_set=numbers)))
+            fresh = build([self._records[n] for n in changed if n in self._records])
+            # A stable sort: a trial's measurement rows keep their order.
+            table = pa.concat_tables([kept, fresh]).sort_by("number")
+        self._built[name] = (table, key, set())
+        return table
 
 
 def records_from_tables(trials: pa.Table, measurements: pa.Table | None = None) -> list[TrialRecord]:
