@@ -18,7 +18,7 @@ for ``--seconds`` per case. The cases, one per read endpoint:
 
 Two phases (``phase`` in each line): ``finished`` (the study is complete: after the first request
 of a kind, the server's caches answer, so these figures are cache hits) and ``running`` (a
-second study, left running: a writer in this process holds its lease and records a new trial
+second study, left running: a writer process (as a runner is) holds its lease and records a new trial
 every ``--write-interval`` seconds, as a runner does; every answer must reflect the trials
 written before it, so the study's results are recomputed after each write and no cache hit hides
 that cost; what carries over between writes is only what a write cannot change, such as the JSON
@@ -126,44 +126,61 @@ def make_study(url: str, n: int, seed: int, finish: bool = True) -> str:
 
 
 class Writer:
-    """A runner's writes while the study runs: holds the study's lease and records a new
-    completed trial every ``interval`` seconds (numbers after the stored ones)."""
+    """A runner's writes while the study runs, from another process (as a runner is): holds the
+    study's lease and records a new completed trial every ``interval`` seconds (numbers after the
+    stored ones)."""
 
     def __init__(self, url: str, study_id: str, first: int, interval: float, seed: int) -> None:
-        from api.store import SqlStore
+        import multiprocessing
 
-        self.store = SqlStore(url)
-        self.study_id = study_id
-        self.next = first
-        self.interval = interval
-        self.rng = random.Random(seed + 1)
-        self.written = 0
-        self._stop = threading.Event()
-        if not self.store.acquire_lease(study_id, "bench-writer", 600):
+        ctx = multiprocessing.get_context("spawn")
+        self._written = ctx.Value("l", 0)
+        self._stop = ctx.Event()
+        ready = ctx.Event()
+        self.process = ctx.Process(
+            target=_write_trials,
+            args=(url, study_id, first, interval, seed, self._written, self._stop, ready),
+            name="api-load-writer",
+            daemon=True,
+        )
+        self.process.start()
+        if not ready.wait(60):
+            self.process.kill()
             raise RuntimeError("the writer could not take the study's lease")
-        self.thread = threading.Thread(target=self._run, name="api-load-writer", daemon=True)
-        self.thread.start()
 
-    def _run(self) -> None:
-        from dse.results import TrialRecord
-
-        while not self._stop.wait(self.interval):
-            i, rng = self.next, self.rng
-            hidden = rng.choice([[16], [32], [64, 32]])
-            rec = TrialRecord.pending(f"t{i:06d}", i, {"lr": 10 ** rng.uniform(-3, -0.3), "hidden": hidden},
-                                      seeds=(i,))
-            rec = rec.start(node="node-w").complete([{
-                "accuracy": rng.betavariate(8, 2), "train_time_s": rng.lognormvariate(1.0, 0.6),
-                "n_params": float(sum(hidden) * 70), "n_layers": float(len(hidden) + 1)}])
-            self.store.write_trial(self.study_id, rec, owner="bench-writer")
-            self.store.renew_lease(self.study_id, "bench-writer", 600)
-            self.next += 1
-            self.written += 1
+    @property
+    def written(self) -> int:
+        return int(self._written.value)
 
     def stop(self) -> None:
         self._stop.set()
-        self.thread.join(30)
-        self.store.close()
+        self.process.join(30)
+
+
+def _write_trials(url: str, study_id: str, first: int, interval: float, seed: int, written, stop, ready) -> None:  # noqa: ANN001
+    sys.path.insert(0, str(ROOT))
+    from api.store import SqlStore
+    from dse.results import TrialRecord
+
+    store = SqlStore(url)
+    if not store.acquire_lease(study_id, "bench-writer", 600):
+        return
+    ready.set()
+    rng, number = random.Random(seed + 1), first
+    while not stop.wait(interval):
+        hidden = rng.choice([[16], [32], [64, 32]])
+        rec = TrialRecord.pending(
+            f"t{number:06d}", number, {"lr": 10 ** rng.uniform(-3, -0.3), "hidden": hidden}, seeds=(number,)
+        )
+        rec = rec.start(node="node-w").complete([{
+            "accuracy": rng.betavariate(8, 2), "train_time_s": rng.lognormvariate(1.0, 0.6),
+            "n_params": float(sum(hidden) * 70), "n_layers": float(len(hidden) + 1)}])
+        store.write_trial(study_id, rec, owner="bench-writer")
+        store.renew_lease(study_id, "bench-writer", 600)
+        number += 1
+        with written.get_lock():
+            written.value += 1
+    store.close()
 
 
 def free_port() -> int:
@@ -309,7 +326,9 @@ def run_case(
 
     out = {
         "p50_ms": round(pct(0.50), 2),
+        "p90_ms": round(pct(0.90), 2),
         "p99_ms": round(pct(0.99), 2),
+        "max_ms": round(1000 * ordered[-1], 2) if ordered else float("nan"),
         "requests": len(latencies),
         "errors": len(errors),
         "rps": round(len(latencies) / elapsed, 1),

@@ -152,11 +152,13 @@ def test_normalization_follows_its_definition() -> None:
     assert impossible.hypervolume([[0.4, 3.0]]) == 0.0
 
 
-@pytest.mark.parametrize("k", [2, 3])
-def test_prefix_hypervolumes_equal_the_volume_of_every_prefix(k: int) -> None:
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("threshold", [False, True])
+def test_prefix_hypervolumes_equal_the_volume_of_every_prefix(k: int, threshold: bool) -> None:
     rng = np.random.default_rng(k)
     values = rng.random((60, k)).round(2)  # rounding makes ties and duplicates
-    objs = as_objectives(["accuracy:max", "train_time_s:min", "n_tiles:min"][:k])
+    # With a threshold, points worse than it in accuracy count for nothing.
+    objs = as_objectives(["accuracy:max" + (":0.4" if threshold else ""), "train_time_s:min", "n_tiles:min"][:k])
     norm = Normalization.from_values(values, objs)
     expected = [norm.hypervolume(values[:n]) for n in range(1, len(values) + 1)]
     assert norm.prefix_hypervolumes(values) == pytest.approx(expected, rel=1e-12, abs=1e-15)
