@@ -41,14 +41,15 @@ def _spec(snap: StudySnapshot) -> Any:
     return snap.spec
 
 
-def _objectives(snap: StudySnapshot, texts: list[str] | None, *, max_count: int | None = None) -> list:
+def _objectives(snap: StudySnapshot, texts: list[str] | None, *, max_count: int | None = None,
+                path: str = "query.objectives") -> list:
     spec = _spec(snap)
-    objs = engine.parse_objectives(texts, spec) if texts else list(spec.objectives)
+    objs = engine.parse_objectives(texts, spec, path) if texts else list(spec.objectives)
     if not objs:
-        raise invalid("query.objectives", texts, "at least one objective (the study declares none)")
+        raise invalid(path, texts, "at least one objective (the study declares none)")
     if max_count is not None and len(objs) > max_count:
         raise invalid(
-            "query.objectives",
+            path,
             ",".join(o.metric for o in objs),
             f"at most {max_count} objectives (exact hypervolume is defined for 1 to 3)",
         )
@@ -132,7 +133,7 @@ async def get_best(
     """The completed trial with the best value of a metric among those satisfying the
     constraints (the lowest trial number on a tie)."""
     snap = await snapshot_of(request.app.state.results, study_id)
-    objs = _objectives(snap, [metric] if metric else None)
+    objs = _objectives(snap, [metric] if metric else None, path="query.metric")
     if metric and len(objs) != 1:
         raise invalid("query.metric", metric, "one metric as metric:min|max")
     objective = objs[0]

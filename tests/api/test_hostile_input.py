@@ -59,6 +59,26 @@ class TestDeepNesting:
         _problem(r, 422, "extra")  # an unknown field, named by the spec's own check
 
 
+    def test_deep_nesting_in_query_texts_is_a_4xx(self, backend_client: TestClient, store: SqlStore) -> None:
+        """Queries carry texts, not documents: brackets 5,000 deep in an objective, a constraint
+        or a sort field are one invalid value naming its parameter, and in a label a value
+        nobody has; never a parse of nested structure."""
+        study, _ = store.create_study(spec_dict(), name="q")
+        fill_study(store, study.id, synthetic_records(4))
+        base = f"/v1/studies/{study.id}"
+        deep = "[" * self.DEPTH + "]" * self.DEPTH
+        for url, path in ((f"{base}/pareto?objectives={deep}", "query.objectives"),
+                          (f"{base}/hypervolume?objectives=accuracy:max,{deep}", "query.objectives"),
+                          (f"{base}/best?metric={deep}", "query.metric"),
+                          (f"{base}/pareto?constraint={deep}", "query.constraint"),
+                          (f"{base}/trials?sort={deep}", "query.sort")):
+            r = backend_client.get(url, headers=READ)
+            assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+            assert [e["path"].split("[")[0] for e in r.json()["errors"]] == [path], (url[:80], r.text[:300])
+        r = backend_client.get(f"/v1/studies?label={deep}", headers=READ)
+        assert r.status_code == 200 and r.json()["items"] == []  # a label nobody has
+
+
 class TestTextNoStoreHolds:
     @pytest.mark.parametrize(
         ("changes", "path"),

@@ -180,7 +180,7 @@ class TestResults:
         assert none["trial"] is None and none["value"] is None
         assert (
             _problem_path(client.get(f"/v1/studies/{sid}/best?metric=a:b:c:d", headers=READ))
-            == "query.objectives[0]"
+            == "query.metric[0]"  # the parameter the client sent
         )
 
     def test_hypervolume_history_matches_the_engine(self, client: TestClient, study) -> None:  # noqa: ANN001
