@@ -69,7 +69,7 @@ class StudyExports:
                 export.tables.update(to_record(t) for t in changed)
                 export.version = snap.version
                 if first:
-                    settle_heap()
+                    settle_heap(len(export.tables))
             arrow = export.tables.trials() if table == "trials" else export.tables.measurements()
         buffer = io.BytesIO()
         pq.write_table(arrow, buffer)
