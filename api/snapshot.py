@@ -13,6 +13,7 @@ version: a cache of computations, never a second store of results.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import gzip
@@ -75,7 +76,7 @@ class StudySnapshot:
             by_number = {t.number: t for t in changed}
             snap = cls(study, [by_number.pop(t.number, t) for t in previous.trials] + list(by_number.values()),
                        previous.spec)
-            snap._inherit(previous)
+            snap._inherit(previous, changed)
             return snap
         snap = cls.__new__(cls)
         snap.study, snap.spec, snap.version = study, previous.spec, study.version
@@ -108,20 +109,26 @@ class StudySnapshot:
             col = np.concatenate([old, np.full(len(added), math.nan)])
             col[positions] = [_column_value(t, name) for t in fresh]
             snap._columns[name] = col
-        snap._inherit(previous)
+        snap._inherit(previous, changed)
+        counts = previous.peek("counts")
+        if counts is not None:  # one pass over the changed trials, not over all of them
+            counts = dict(counts)
+            for t in replaced:
+                counts[previous.trials[previous._position[t.number]].state] -= 1
+            for t in changed:
+                counts[t.state] = counts.get(t.state, 0) + 1
+            snap._memo["counts"] = counts
         return snap
 
-    def _inherit(self, previous: StudySnapshot) -> None:
-        """Keep the encodings of the trials ``previous`` had at the same write (``seq``): while a
-        study runs, each new version re-encodes only the trials written since."""
-        pairs = [(self._encoded, previous._encoded), (self._detail, previous._detail)]
-        for key, old in previous._values.items():
-            pairs.append((self._values.setdefault(key, {}), old))
-        for cache, old in pairs:
-            for number, data in list(old.items()):
-                mine, theirs = self.trial(number), previous.trial(number)
-                if mine is not None and theirs is not None and mine.seq == theirs.seq:
-                    cache[number] = data
+    def _inherit(self, previous: StudySnapshot, changed: Sequence[TrialInfo]) -> None:
+        """Keep the encodings of every trial but the ``changed`` ones (written since
+        ``previous``): while a study runs, each new version re-encodes only those."""
+        self._encoded = dict(previous._encoded)
+        self._detail = dict(previous._detail)
+        self._values = {key: dict(old) for key, old in previous._values.items()}
+        for cache in (self._encoded, self._detail, *self._values.values()):
+            for t in changed:
+                cache.pop(t.number, None)
 
     # -- columns ------------------------------------------------------------------------------
     def column(self, name: str) -> np.ndarray:
@@ -175,9 +182,7 @@ class StudySnapshot:
 
         def compute() -> dict[str, int]:
             out = dict.fromkeys(TRIAL_STATES, 0)
-            if len(self.states):
-                names, n = np.unique(self.states.astype(str), return_counts=True)
-                out.update({str(k): int(v) for k, v in zip(names, n)})
+            out.update(collections.Counter(self.states.tolist()))
             return out
 
         return dict(self.memo("counts", compute))
