@@ -2,8 +2,8 @@
 
 Both pulsed modes end with, per device, ``n_up`` up pulses and ``n_down`` down pulses for the
 mini-batch: exact integer counts in exact mode; in aggregate mode their means plus a draw of the
-fluctuation they share with the other devices of their row and column, ``e_dir``, and the
-variance of the rest, ``q_dir`` (see :mod:`simulator.pulsed.aggregate`). The pulses are applied
+fluctuation they share with the other devices of their row and column, and the variance of the
+rest, ``q_dir`` (see :mod:`simulator.pulsed.aggregate`). The pulses are applied
 together:
 
 ``w <- clip(w + mu + sqrt(v) xi, w_min, w_max)`` with one standard normal ``xi`` per device,
@@ -19,8 +19,7 @@ together:
     ``tests/simulator/test_devices.py``);
 ``v = sum_dir n_dir c_dir**2 + [aggregate] sum_dir q_dir S_dir(w*)**2``
     the cycle-to-cycle noise of ``n_dir`` pulses (``c_dir`` is the per-pulse noise factor, e.g.
-    ``dw_min_std S``) plus, in aggregate mode, the devices' own part of the count variance (in
-    aggregate mode ``mu`` also carries ``e_up S_up(w*) - e_down S_down(w*)``).
+    ``dw_min_std S``) plus, in aggregate mode, the devices' own part of the count variance.
 
 What this leaves out, compared with applying the pulses one by one in aihwkit's order:
 
@@ -90,30 +89,24 @@ def respond_counts_(model: DeviceResponse, w: torch.Tensor, state: State, n: tor
 
 def respond_moments_(model: DeviceResponse, w: torch.Tensor, state: State, moments: Moments,
                      xi: torch.Tensor) -> torch.Tensor:
-    """Apply the aggregate counts (:class:`~simulator.pulsed.aggregate.Moments`) to ``w`` in place
-    (consumes the moments): the mean counts plus their shared fluctuation ``e``, and one normal
-    per device for the devices' own count variance ``q`` and the cycle-to-cycle noise."""
-    t, m, q, r, e, e_abs = moments[:6]
+    """Apply the aggregate counts (:class:`~simulator.pulsed.aggregate.Moments`: their means plus
+    the fluctuation shared between devices) to ``w`` in place (consumes the moments), with one
+    normal per device for the devices' own count variance ``q`` and the cycle-to-cycle noise."""
+    t, m, q, r = moments[:4]
     if model.nonlinear:
-        if r is None or e_abs is None:
+        if r is None:
             raise ValueError("steps that depend on w need the signed moments (signed_q=True)")
         n_down = torch.add(t, m).mul_(0.5)
         n_up = torch.sub(t, m).mul_(0.5)
         var_down = torch.add(q, r).mul_(0.5)
         var_up = q.sub_(r).mul_(0.5)
-        e_down = torch.add(e_abs, e).mul_(0.5)
-        e_up = e_abs.sub_(e).mul_(0.5)
-        return _respond_(model, w, state, n_down, n_up, xi, (var_down, var_up), (e_down, e_up))
-    # Constant steps: the mean change is s_up n_up - s_down n_down = delta t - mean_step m, the
-    # shared fluctuation s_up e_up - s_down e_down = delta e_abs - mean_step e; the variance of
-    # the rest is std^2 sum_dir sq_dir n_dir + sum_dir sq_dir q_dir
-    # = std^2 (mean_sq t - delta_sq m) + mean_sq q - delta_sq r; without r and e_abs (symmetric
-    # steps) the terms in delta_sq r and delta e_abs are left out.
+        return _respond_(model, w, state, n_down, n_up, xi, (var_down, var_up))
+    # Constant steps: the change is s_up n_up - s_down n_down = delta t - mean_step m; the
+    # variance of the rest, std^2 sum_dir sq_dir n_dir + sum_dir sq_dir q_dir
+    # = std^2 (mean_sq t - delta_sq m) + mean_sq q - delta_sq r; without r (symmetric steps) the
+    # term in delta_sq r is left out (and t is the mean count).
     terms = constant_step_terms(state, model.dw_min_std)
     w.addcmul_(t, terms.delta).addcmul_(m, terms.mean_step, value=-1.0)
-    w.addcmul_(e, terms.mean_step, value=-1.0)
-    if e_abs is not None:
-        w.addcmul_(e_abs, terms.delta)
     var = q.mul_(terms.mean_sq).addcmul_(t, terms.std_mean_sq).addcmul_(m, terms.std_delta_sq, value=-1.0)
     if r is not None:
         var.addcmul_(r, terms.delta_sq, value=-1.0)
@@ -122,10 +115,9 @@ def respond_moments_(model: DeviceResponse, w: torch.Tensor, state: State, momen
 
 
 def _respond_(model: DeviceResponse, w: torch.Tensor, state: State, n_down: torch.Tensor, n_up: torch.Tensor,
-              xi: torch.Tensor, count_var: tuple[torch.Tensor, torch.Tensor] | None,
-              shared: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """Steps that depend on ``w``: midpoint evaluation; ``count_var`` = the devices' own variances
-    of the counts and ``shared`` their shared fluctuation (down, up) in aggregate mode."""
+              xi: torch.Tensor, count_var: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """Steps that depend on ``w``: midpoint evaluation; ``count_var`` = the variances of the
+    devices' own part of the counts (aggregate mode)."""
     up0, down0 = model.steps(w, state)
     # the pulses are evaluated at w_0 .. w_{n-1}: their mean position is (n - 1) / (2 n) of the way
     n_tot = n_up + n_down
@@ -138,8 +130,6 @@ def _respond_(model: DeviceResponse, w: torch.Tensor, state: State, n_down: torc
     if count_var is not None:
         var.addcmul_(up * up, count_var[1]).addcmul_(down * down, count_var[0])
     w.addcmul_(up, n_up).addcmul_(down, n_down, value=-1.0)
-    if shared is not None:
-        w.addcmul_(up, shared[1]).addcmul_(down, shared[0], value=-1.0)
     w.addcmul_(sqrt_(var.clamp_(min=0.0)), xi)
     return model.clip_(w, state)
 

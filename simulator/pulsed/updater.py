@@ -159,11 +159,11 @@ class PulsedUpdater:
             self.model.respond_(sub, state, n, xi)
         else:
             moments = aggregate_moments(probs, self._line_normals(x, d), signed_q=self._signed_q,
-                                        counter=self.counter, want_p2=self.write_noise > 0.0)
+                                        counter=self.counter, want_silent=self.write_noise > 0.0)
             touched = None
             if self.write_noise > 0.0:
                 u = self.rng.uniform(sub.shape, dtype=sub.dtype)
-                touched = u.to(sub.device) < -torch.expm1(-(moments.t + 0.5 * moments.p2))
+                touched = u.to(sub.device) < -torch.expm1(-moments.log_silent)
             self.model.respond_moments_(sub, state, moments, xi)
         target.index_copy_(1, cols, sub)
         if self.write_noise > 0.0:
@@ -216,11 +216,11 @@ class PulsedUpdater:
             return touched
         moments = aggregate_moments(probs, self._line_normals(x, d), signed_q=self._signed_q,
                                     scratch=self._scratch, counter=self.counter,
-                                    want_p2=self.write_noise > 0.0)
+                                    want_silent=self.write_noise > 0.0)
         touched = None
         if self.write_noise > 0.0:
-            # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-(t + p2 / 2)) to second order in p
-            touched = self._uniform(w) < -torch.expm1(-(moments.t + 0.5 * moments.p2))
+            # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-sum_b BL_b (p_b + p_b**2 / 2))
+            touched = self._uniform(w) < -torch.expm1(-moments.log_silent)
         model.respond_moments_(w, self.state, moments, xi)
         return touched
 
