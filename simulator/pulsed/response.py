@@ -1,8 +1,9 @@
 """The device response to a mini-batch of pulses, in closed form.
 
 Both pulsed modes end with, per device, ``n_up`` up pulses and ``n_down`` down pulses for the
-mini-batch: exact integer counts in exact mode; in aggregate mode their means, with their binomial
-variances ``Var[n_dir]`` (see :mod:`simulator.pulsed.aggregate`). The pulses are applied
+mini-batch: exact integer counts in exact mode; in aggregate mode their means plus a draw of the
+fluctuation they share with the other devices of their row and column, and the variance of the
+rest, ``q_dir`` (see :mod:`simulator.pulsed.aggregate`). The pulses are applied
 together:
 
 ``w <- clip(w + mu + sqrt(v) xi, w_min, w_max)`` with one standard normal ``xi`` per device,
@@ -16,9 +17,9 @@ together:
     is the relative change of the step per pulse (``dw_min / range``): below 5e-4 for 31 pulses
     of dw_min = 0.001 on a 1.2-wide range (measured against pulse-by-pulse application in
     ``tests/simulator/test_devices.py``);
-``v = sum_dir n_dir c_dir**2 + [aggregate] sum_dir Var[n_dir] S_dir(w*)**2``
+``v = sum_dir n_dir c_dir**2 + [aggregate] sum_dir q_dir S_dir(w*)**2``
     the cycle-to-cycle noise of ``n_dir`` pulses (``c_dir`` is the per-pulse noise factor, e.g.
-    ``dw_min_std S``) plus, in aggregate mode, the binomial variance of the counts.
+    ``dw_min_std S``) plus, in aggregate mode, the devices' own part of the count variance.
 
 What this leaves out, compared with applying the pulses one by one in aihwkit's order:
 
@@ -88,34 +89,35 @@ def respond_counts_(model: DeviceResponse, w: torch.Tensor, state: State, n: tor
 
 def respond_moments_(model: DeviceResponse, w: torch.Tensor, state: State, moments: Moments,
                      xi: torch.Tensor) -> torch.Tensor:
-    """Apply the aggregate counts ``(t, m, q, r)`` to ``w`` in place (consumes the moments)."""
-    t, m, q, r = moments
+    """Apply the aggregate counts (:class:`~simulator.pulsed.aggregate.Moments`: their means plus
+    the fluctuation shared between devices) to ``w`` in place (consumes the moments), with one
+    normal per device for the devices' own count variance ``q`` and the cycle-to-cycle noise."""
+    t, m, q, r = moments[:4]
     if model.nonlinear:
+        if r is None:
+            raise ValueError("steps that depend on w need the signed moments (signed_q=True)")
         n_down = torch.add(t, m).mul_(0.5)
         n_up = torch.sub(t, m).mul_(0.5)
-        if r is None:  # q split in proportion to the counts
-            keep = torch.div(q, t.clamp_(min=_TINY)).neg_().add_(1.0)  # 1 - q / t
-            var_down, var_up = n_down * keep, n_up.mul(keep)
-        else:
-            var_down = torch.sub(n_down, q.add(r).mul_(0.5))
-            var_up = torch.sub(n_up, q.sub_(r).mul_(0.5))
+        var_down = torch.add(q, r).mul_(0.5)
+        var_up = q.sub_(r).mul_(0.5)
         return _respond_(model, w, state, n_down, n_up, xi, (var_down, var_up))
-    # Constant steps: the mean change is s_up n_up - s_down n_down = delta t - mean_step m; with
-    # c = 1 + std^2 the variance is sum_dir sq_dir (c n_dir - q_dir)
-    # = c (mean_sq t - delta_sq m) - mean_sq q + delta_sq r; without r (symmetric steps) the last
-    # term, delta_sq (q_down - q_up), is left out.
+    # Constant steps: the change is s_up n_up - s_down n_down = delta t - mean_step m; the
+    # variance of the rest, std^2 sum_dir sq_dir n_dir + sum_dir sq_dir q_dir
+    # = std^2 (mean_sq t - delta_sq m) + mean_sq q - delta_sq r; without r (symmetric steps) the
+    # term in delta_sq r is left out (and t is the mean count).
     terms = constant_step_terms(state, model.dw_min_std)
     w.addcmul_(t, terms.delta).addcmul_(m, terms.mean_step, value=-1.0)
-    var = q.mul_(terms.neg_mean_sq).addcmul_(t, terms.c_mean_sq).addcmul_(m, terms.c_delta_sq, value=-1.0)
+    var = q.mul_(terms.mean_sq).addcmul_(t, terms.std_mean_sq).addcmul_(m, terms.std_delta_sq, value=-1.0)
     if r is not None:
-        var.addcmul_(r, terms.delta_sq)
+        var.addcmul_(r, terms.delta_sq, value=-1.0)
     w.addcmul_(sqrt_(var.clamp_(min=0.0)), xi)
     return model.clip_(w, state)
 
 
 def _respond_(model: DeviceResponse, w: torch.Tensor, state: State, n_down: torch.Tensor, n_up: torch.Tensor,
               xi: torch.Tensor, count_var: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-    """Steps that depend on ``w``: midpoint evaluation; ``count_var`` = variances of the counts."""
+    """Steps that depend on ``w``: midpoint evaluation; ``count_var`` = the variances of the
+    devices' own part of the counts (aggregate mode)."""
     up0, down0 = model.steps(w, state)
     # the pulses are evaluated at w_0 .. w_{n-1}: their mean position is (n - 1) / (2 n) of the way
     n_tot = n_up + n_down
@@ -133,22 +135,22 @@ def _respond_(model: DeviceResponse, w: torch.Tensor, state: State, n_down: torc
 
 
 class ConstantStepTerms:
-    """Per-device combinations of the constant steps ``s_up``, ``s_down`` (``c = 1 + std**2``)."""
+    """Per-device combinations of the constant steps ``s_up``, ``s_down`` and the relative
+    cycle-to-cycle noise ``std``."""
 
-    __slots__ = ("c_delta_sq", "c_mean_sq", "delta", "delta_sq", "mean_step", "neg_mean_sq",
-                 "source", "sq_down", "sq_up")
+    __slots__ = ("delta", "delta_sq", "mean_sq", "mean_step", "source", "sq_down", "sq_up",
+                 "std_delta_sq", "std_mean_sq")
 
     def __init__(self, up: torch.Tensor, down: torch.Tensor, std: float) -> None:
         self.source = (up, down, std)
         self.sq_up, self.sq_down = up * up, down * down
-        c = 1.0 + std * std
+        s2 = std * std
         self.mean_step = (up + down).mul_(0.5)
         self.delta = (up - down).mul_(0.5)
-        mean_sq = (self.sq_up + self.sq_down).mul_(0.5)
-        self.neg_mean_sq = mean_sq.neg()
+        self.mean_sq = (self.sq_up + self.sq_down).mul_(0.5)
         self.delta_sq = (self.sq_up - self.sq_down).mul_(0.5)
-        self.c_mean_sq = mean_sq.mul_(c)
-        self.c_delta_sq = self.delta_sq * c
+        self.std_mean_sq = self.mean_sq * s2
+        self.std_delta_sq = self.delta_sq * s2
 
 
 def constant_step_terms(state: State, std: float) -> ConstantStepTerms:

@@ -10,9 +10,10 @@ to the stacked weights in place.
 
 It computes what the tiles' own updaters compute, operation for operation: the same
 probabilities, the same products (one batched call instead of ``T``) and the same response. The
-one standard normal per device that the response needs (count and cycle-to-cycle noise) is drawn
-for the whole stack at once from the first tile's source (one pool window instead of ``T``
-windows copied together); a single tile draws exactly what its own updater would. It covers
+one standard normal per device that the response needs (count and cycle-to-cycle noise) and the
+normals per sample and line of the shared count fluctuation are drawn for the whole stack at
+once from the first tile's source (one pool window each instead of ``T`` windows copied
+together); a single tile draws exactly what its own updater would. It covers
 the aggregate mode without write noise (write noise keeps per-tile hidden weights, and the exact
 mode's bit streams have per-tile lengths; both stay with the tiles' updaters).
 """
@@ -87,7 +88,10 @@ class StackedUpdater:
         state = self.state
         probs = probabilities(x, d, lr, self.granularity, self.update_cfg, nonneg_x)
         xi = self._normal(weight)
-        moments = aggregate_moments(probs, signed_q=self.signed_q, scratch=self._scratch,
+        rng = self.updaters[0].rng
+        normals = (rng.normal(d.shape, dtype=weight.dtype).to(weight.device),
+                   rng.normal(x.shape, dtype=weight.dtype).to(weight.device))
+        moments = aggregate_moments(probs, normals, signed_q=self.signed_q, scratch=self._scratch,
                                     counter=self.counter)
         self.model.respond_moments_(weight, state, moments, xi)  # type: ignore[union-attr]
         return weight

@@ -158,12 +158,12 @@ class PulsedUpdater:
             touched = (n[:out] + n[out:]) > 0
             self.model.respond_(sub, state, n, xi)
         else:
-            moments = aggregate_moments(probs, signed_q=self._signed_q, counter=self.counter)
-            t, _, q, _ = moments
+            moments = aggregate_moments(probs, self._line_normals(x, d), signed_q=self._signed_q,
+                                        counter=self.counter, want_silent=self.write_noise > 0.0)
             touched = None
             if self.write_noise > 0.0:
                 u = self.rng.uniform(sub.shape, dtype=sub.dtype)
-                touched = u.to(sub.device) < -torch.expm1(-(t + 0.5 * q))
+                touched = u.to(sub.device) < -torch.expm1(-moments.log_silent)
             self.model.respond_moments_(sub, state, moments, xi)
         target.index_copy_(1, cols, sub)
         if self.write_noise > 0.0:
@@ -214,13 +214,13 @@ class PulsedUpdater:
                 touched = (n[: self.out_size] + n[self.out_size :]) > 0
             model.respond_(w, self.state, n, xi)
             return touched
-        moments = aggregate_moments(probs, signed_q=self._signed_q, scratch=self._scratch,
-                                    counter=self.counter)
+        moments = aggregate_moments(probs, self._line_normals(x, d), signed_q=self._signed_q,
+                                    scratch=self._scratch, counter=self.counter,
+                                    want_silent=self.write_noise > 0.0)
         touched = None
         if self.write_noise > 0.0:
-            # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-(t + q / 2)) to second order in p
-            t, _, q, _ = moments
-            touched = self._uniform(w) < -torch.expm1(-(t + 0.5 * q))
+            # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-sum_b BL_b (p_b + p_b**2 / 2))
+            touched = self._uniform(w) < -torch.expm1(-moments.log_silent)
         model.respond_moments_(w, self.state, moments, xi)
         return touched
 
@@ -251,6 +251,14 @@ class PulsedUpdater:
     def _normal(self, like: torch.Tensor) -> torch.Tensor:
         z = self.rng.normal((self.out_size, self.in_size), dtype=like.dtype)
         return z if z.device == like.device else z.to(like.device)
+
+    def _line_normals(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One standard normal per sample and error line, and per sample and input line (the
+        aggregate mode's shared count fluctuation, :func:`~simulator.pulsed.aggregate.
+        aggregate_moments`)."""
+        z_d = self.rng.normal(d.shape, dtype=d.dtype)
+        z_x = self.rng.normal(x.shape, dtype=x.dtype)
+        return z_d.to(d.device), z_x.to(x.device)
 
     def _uniform(self, like: torch.Tensor) -> torch.Tensor:
         u = self.rng.uniform((self.out_size, self.in_size), dtype=like.dtype)

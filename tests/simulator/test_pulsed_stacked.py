@@ -61,10 +61,11 @@ def test_several_tiles_compute_each_tiles_update(cfg: DeviceConfig) -> None:
     w = torch.stack([u.clip_(torch.zeros(5, 9)) for u in updaters])
     x, d = _data(1, 3, signed=True)
     expected = w.clone()
-    xi = RandomSource(10).normal((3, 5, 9))  # the first tile's source, as the stack draws it
+    src = RandomSource(10)  # the first tile's source, as the stack draws from it
+    xi, z_d, z_x = src.normal((3, 5, 9)), src.normal(d.shape), src.normal(x.shape)
     for t, upd in enumerate(updaters):
         probs = probabilities(x[t], d[t], 0.1, upd.granularity, upd.update_cfg)
-        moments = aggregate_moments(probs, signed_q=upd._signed_q)
+        moments = aggregate_moments(probs, (z_d[t], z_x[t]), signed_q=upd._signed_q)
         upd.model.respond_moments_(expected[t], upd.state, moments, xi[t])
     stacked.update_(w, x, d, lr=0.1)
     assert not torch.equal(w, torch.stack([u.clip_(torch.zeros(5, 9)) for u in updaters]))
@@ -122,13 +123,17 @@ def test_array_update_gives_every_tile_its_slice(grid: tuple[int, int, int, int]
     blocks = [tile.weight.detach().clone() for tile in array.tiles]
     before = [b.clone() for b in blocks]
     x, d = torch.rand(8, n_in, generator=gen), torch.randn(8, n_out, generator=gen) * 0.05
-    xi = RandomSource(array.tiles[0].seed).normal((array.n_tiles, array.tile_out, array.tile_in))
+    src = RandomSource(array.tiles[0].seed)
+    xi = src.normal((array.n_tiles, array.tile_out, array.tile_in))
+    z_d = src.normal((array.n_tiles, x.shape[0], array.tile_out))
+    z_x = src.normal((array.n_tiles, x.shape[0], array.tile_in))
     for t, (tile, block) in enumerate(zip(array.tiles, blocks)):
         upd = tile.updater
         x_t = x[:, tile.in_offset: tile.in_offset + tile.in_size]
         d_t = d[:, tile.out_offset: tile.out_offset + tile.out_size]
         probs = probabilities(x_t, d_t, 0.05, upd.granularity, upd.update_cfg)
-        upd.model.respond_moments_(block, upd.state, aggregate_moments(probs, upd._signed_q), xi[t])
+        moments = aggregate_moments(probs, (z_d[t], z_x[t]), upd._signed_q)
+        upd.model.respond_moments_(block, upd.state, moments, xi[t])
     array._stash(x, d)
     array.apply_pending(lr=0.05)
     for tile, block in zip(array.tiles, blocks):
