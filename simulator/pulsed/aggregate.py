@@ -55,7 +55,7 @@ import torch
 
 from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.management import Probabilities
-from simulator.pulsed.response import sqrt_
+from simulator.pulsed.numerics import sqrt_
 
 __all__ = ["Moments", "aggregate_moments"]
 

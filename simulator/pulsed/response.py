@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 
+from simulator.pulsed.numerics import sqrt_
+
 if TYPE_CHECKING:
     from simulator.pulsed.aggregate import Moments
 
@@ -163,17 +165,3 @@ def constant_step_terms(state: State, std: float) -> ConstantStepTerms:
         terms = ConstantStepTerms(up, down, std)
         state["_terms"] = terms  # type: ignore[assignment]
     return terms
-
-
-def sqrt_(v: torch.Tensor) -> torch.Tensor:
-    """``sqrt(v)`` of ``v >= 0`` in place, exact zeros kept.
-
-    Computed as ``v / sqrt(max(v, tiny))``: on the CPU ``torch.sqrt`` takes a slow path for
-    exact zeros (five times slower on a tensor of mostly zeros, the usual variance of a
-    mini-batch in which most devices receive no pulse); the reciprocal square root does not.
-    For ``v >= tiny`` (1e-30) the result is ``sqrt(v)`` to a rounding; smaller values give at most
-    ``1e-15``.
-    """
-    if v.device.type != "cpu" or v.dtype not in (torch.float32, torch.float64):
-        return v.sqrt_()
-    return v.mul_(torch.clamp(v, min=_TINY).rsqrt_())

@@ -12,7 +12,7 @@ from simulator.mapping import TileArray
 from simulator.pulsed import PulsedUpdater
 from simulator.pulsed.aggregate import aggregate_moments
 from simulator.pulsed.management import probabilities
-from simulator.pulsed.response import sqrt_
+from simulator.pulsed.numerics import sqrt_
 from simulator.pulsed.stacked import StackedUpdater
 from simulator.rng import RandomSource
 from tests.simulator.pulsed_statistics import one_thread
