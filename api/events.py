@@ -32,8 +32,8 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from api.encode import trial_json
 from api.results_views import study_summary
-from api.snapshot import trial_json
 from api.store import SqlStore
 from api.store.models import TERMINAL_STUDY_STATES
 from dse.errors import NotFoundError

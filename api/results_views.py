@@ -6,8 +6,9 @@ import time
 from typing import Any
 
 from api import analysis, engine
+from api.encode import dumps
 from api.schemas import iso
-from api.snapshot import StudySnapshot, dumps
+from api.snapshot import StudySnapshot
 from api.store import FINISHED_TRIAL_STATES, StudyInfo
 
 

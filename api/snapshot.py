@@ -12,12 +12,9 @@ version: a cache of computations, never a second store of results.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import gc
 import gzip
-import json
 import math
 import threading
 from collections import OrderedDict
@@ -26,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from api.coalesce import in_thread_once
+from api.encode import dumps, trial_json
 from api.engine import load_stored_spec
-from api.schemas import iso
 from api.store import SqlStore, StudyInfo, TrialInfo
-from api.store.convert import json_number
 
 SORT_FIELDS = ("number", "started_at", "finished_at", "duration_s")
 """Trial fields the trial list can be sorted by, besides any metric name."""
@@ -254,11 +251,6 @@ def settle_heap(trials: int) -> None:
         gc.freeze()
 
 
-def dumps(data: Any) -> bytes:
-    """Compact JSON of ``data`` (no NaN: non-finite numbers are strings by then)."""
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).encode()
-
-
 def _column_value(t: TrialInfo, name: str) -> float:
     return _field_value(t, name) if name in SORT_FIELDS else t.metrics.get(name, math.nan)
 
@@ -274,96 +266,6 @@ def _field_value(t: TrialInfo, name: str) -> float:
     return math.nan if value is None else float(value)
 
 
-def _metrics_json(metrics: dict[str, float]) -> dict[str, float | str]:
-    return {k: json_number(v) for k, v in metrics.items()}
-
-
-def trial_json(t: TrialInfo, *, detail: bool = False) -> dict[str, Any]:
-    """A trial as the API shows it (``TrialOut``; with ``detail``, ``TrialDetail``)."""
-    out: dict[str, Any] = {
-        "number": t.number,
-        "trial_id": t.trial_id,
-        "state": t.state,
-        "params": t.params,
-        "metrics": _metrics_json(t.metrics),
-        "metrics_std": _metrics_json(t.metrics_std),
-        "seeds": list(t.seeds),
-        "created_at": iso(t.created_at),
-        "started_at": iso(t.started_at),
-        "finished_at": iso(t.finished_at),
-        "duration_s": None if t.started_at is None or t.finished_at is None else t.finished_at - t.started_at,
-        "node": t.node,
-        "error": t.error,
-        "attempts": t.attempts,
-    }
-    if detail:
-        out["repeat_metrics"] = [_metrics_json(m) for m in t.repeat_metrics]
-        out["measurements"] = [
-            {
-                "repeat": m["repeat"],
-                "epoch": m["epoch"],
-                "reported_at": iso(m["reported_at"]),
-                "metrics": _metrics_json(m["metrics"]),
-            }
-            for m in t.measurements or ()
-        ]
-        out["details"] = list(t.details or ())
-        out["training"] = [d.get("training") if isinstance(d, dict) else None for d in out["details"]]
-    return out
-
-
-_IN_FLIGHT: dict[tuple[int, Any], asyncio.Future] = {}
-
-
-async def in_thread_once(key: Any, work: Callable[[], Any]) -> Any:
-    """``work()`` in the thread pool, run once for all the requests of this event loop that ask
-    for ``key`` while it runs: when a running study's new version arrives, fifty clients wait on
-    one refresh instead of taking fifty threads to queue on its lock."""
-    from starlette.concurrency import run_in_threadpool
-
-    slot = (id(asyncio.get_running_loop()), key)
-    future = _IN_FLIGHT.get(slot)
-    if future is None:
-        future = asyncio.ensure_future(run_in_threadpool(work))
-        _IN_FLIGHT[slot] = future
-        future.add_done_callback(lambda _: _IN_FLIGHT.pop(slot, None))
-    return await asyncio.shield(future)  # a client that goes away does not cancel the others' work
-
-
-_RUNNING: dict[tuple[int, Any], asyncio.Future] = {}
-_NEXT: dict[tuple[int, Any], asyncio.Future] = {}
-
-
-async def in_thread_fresh(key: Any, work: Callable[[], Any]) -> Any:
-    """``work()`` (a read) in the thread pool, shared by the requests of this event loop that ask
-    for ``key`` before it starts: a request never joins a read already under way (it could
-    predate the request's own write) but the next one, which starts when that one ends."""
-    from starlette.concurrency import run_in_threadpool
-
-    slot = (id(asyncio.get_running_loop()), key)
-    queued = _NEXT.get(slot)
-    if queued is not None:
-        return await asyncio.shield(queued)
-    running = _RUNNING.get(slot)
-
-    async def read() -> Any:
-        if running is not None:
-            with contextlib.suppress(BaseException):  # its outcome is its own requests' concern
-                await asyncio.shield(running)
-            if _NEXT.get(slot) is this:
-                del _NEXT[slot]
-            _RUNNING[slot] = this
-        try:
-            return await run_in_threadpool(work)
-        finally:
-            if _RUNNING.get(slot) is this:
-                del _RUNNING[slot]
-
-    this = asyncio.ensure_future(read())
-    (_RUNNING if running is None else _NEXT)[slot] = this
-    return await asyncio.shield(this)
-
-
 async def snapshot_of(cache: ResultsCache, study_id: str) -> StudySnapshot:
     """The study's current snapshot: served on the event loop when cached, else built in the
     thread pool (reading trials can take a while for a large study), once for all the requests
@@ -373,14 +275,6 @@ async def snapshot_of(cache: ResultsCache, study_id: str) -> StudySnapshot:
     while snap is None or snap.version < version:
         snap = await in_thread_once(("snapshot", id(cache), study_id), lambda: cache.snapshot(study_id))
     return snap
-
-
-async def computed(snap: StudySnapshot, key: Any, compute: Callable[[], Any]) -> Any:
-    """``snap.memo(key, compute)``, computed in the thread pool the first time."""
-    hit = snap.peek(key)
-    if hit is not None:
-        return hit
-    return await in_thread_once(("memo", id(snap), key), lambda: snap.memo(key, compute))
 
 
 async def body_of(snap: StudySnapshot, key: Any, encode: Callable[[], bytes], *, gzipped: bool) -> bytes:
@@ -434,13 +328,6 @@ class ResultsCache:
     def cached(self, study_id: str) -> StudySnapshot | None:
         """The snapshot held for the study, whatever its version (no query)."""
         return self._snapshots.get(study_id)
-
-    def current(self, study_id: str) -> StudySnapshot | None:
-        """The cached snapshot if it is at the study's current version, else None (one cheap
-        query; raises NotFoundError for no study). Safe to call on the event loop."""
-        version, _state = self.store.study_version(study_id)
-        snap = self._snapshots.get(study_id)
-        return snap if snap is not None and snap.version == version else None
 
     def snapshot(self, study_id: str) -> StudySnapshot:
         """The study's snapshot at its current version (raises NotFoundError for no study)."""

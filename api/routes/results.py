@@ -11,10 +11,11 @@ from fastapi.responses import StreamingResponse
 
 from api import analysis, engine
 from api.deps import ReadAccess, StoreDep
+from api.encode import dumps, trial_json
 from api.errors import invalid
 from api.events import study_events
 from api.schemas import MAX_INT, BestOut, HypervolumeOut, ParetoOut, Problem
-from api.snapshot import StudySnapshot, body_of, dumps, snapshot_of, trial_json
+from api.snapshot import StudySnapshot, body_of, snapshot_of
 
 router = APIRouter(tags=["results"])
 

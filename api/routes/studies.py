@@ -9,10 +9,12 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api import engine
+from api.coalesce import in_thread_fresh
 from api.deps import ReadAccess, StoreDep, WriteAccess
+from api.encode import dumps
 from api.results_views import study_detail, study_detail_body, study_summary
 from api.schemas import MAX_INT, MAX_PAGE_SIZE, Problem, StudyDetail, StudyPage
-from api.snapshot import dumps, in_thread_fresh, snapshot_of
+from api.snapshot import snapshot_of
 from dse.spec import MAX_CONCURRENT_TRIALS, MAX_CPUS, MAX_REPEATS, MAX_TIME_BUDGET_S, MAX_TRIALS
 
 router = APIRouter(tags=["studies"])

@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.coalesce import in_thread_once
 from api.deps import ReadAccess
 from api.errors import invalid
 from api.schemas import MAX_INT, MAX_PAGE_SIZE, Problem, TrialDetail, TrialPage
-from api.snapshot import SORT_FIELDS, in_thread_once, snapshot_of
+from api.snapshot import SORT_FIELDS, snapshot_of
 
 router = APIRouter(tags=["trials"])
 

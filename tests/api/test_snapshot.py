@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from api.snapshot import ResultsCache, StudySnapshot, in_thread_fresh, in_thread_once
+from api.coalesce import in_thread_fresh, in_thread_once
+from api.snapshot import ResultsCache, StudySnapshot
 from api.store import SqlStore, StudyInfo, TrialInfo
 from tests.api.factories import spec_dict, synthetic_records
 
