@@ -58,11 +58,26 @@ TOKEN = "bench-read-token"
 BAR_P99_MS = 100.0
 
 
+def synthetic_trial(rng: random.Random, number: int, node: str):  # noqa: ANN201
+    """A completed trial of the benchmark's spec with random parameters and metrics."""
+    from dse.results import TrialRecord
+
+    hidden = rng.choice([[16], [32], [64, 32]])
+    params = {"lr": 10 ** rng.uniform(-3, -0.3), "hidden": hidden}
+    metrics = {
+        "accuracy": rng.betavariate(8, 2),
+        "train_time_s": rng.lognormvariate(1.0, 0.6),
+        "n_params": float(sum(hidden) * 70),
+        "n_layers": float(len(hidden) + 1),
+    }
+    rec = TrialRecord.pending(f"t{number:06d}", number, params, seeds=(number,))
+    return rec.start(node=node).complete([metrics])
+
+
 def make_study(url: str, n: int, seed: int, finish: bool = True) -> str:
     """A study of ``n`` synthetic trials, finished (or left running with its lease released, for
     a :class:`Writer` to take); returns its id."""
     from api.store import SqlStore
-    from dse.results import TrialRecord
     from dse.spec import load_spec
 
     spec = load_spec(
@@ -97,23 +112,7 @@ def make_study(url: str, n: int, seed: int, finish: bool = True) -> str:
     store = SqlStore(url)
     study, _ = store.create_study(spec.to_dict(), name=spec.name)
     rng = random.Random(seed)
-    records = []
-    for i in range(n):
-        hidden = rng.choice([[16], [32], [64, 32]])
-        rec = TrialRecord.pending(
-            f"t{i:06d}", i, {"lr": 10 ** rng.uniform(-3, -0.3), "hidden": hidden}, seeds=(i,)
-        )
-        rec = rec.start(node=f"node-{i % 4}").complete(
-            [
-                {
-                    "accuracy": rng.betavariate(8, 2),
-                    "train_time_s": rng.lognormvariate(1.0, 0.6),
-                    "n_params": float(sum(hidden) * 70),
-                    "n_layers": float(len(hidden) + 1),
-                }
-            ]
-        )
-        records.append(rec)
+    records = [synthetic_trial(rng, i, node=f"node-{i % 4}") for i in range(n)]
     assert store.acquire_lease(study.id, "bench", 600)
     for start in range(0, n, 2000):
         store.import_trials(study.id, records[start : start + 2000])
@@ -160,7 +159,6 @@ class Writer:
 def _write_trials(url: str, study_id: str, first: int, interval: float, seed: int, written, stop, ready) -> None:  # noqa: ANN001
     sys.path.insert(0, str(ROOT))
     from api.store import SqlStore
-    from dse.results import TrialRecord
 
     store = SqlStore(url)
     if not store.acquire_lease(study_id, "bench-writer", 600):
@@ -168,13 +166,7 @@ def _write_trials(url: str, study_id: str, first: int, interval: float, seed: in
     ready.set()
     rng, number = random.Random(seed + 1), first
     while not stop.wait(interval):
-        hidden = rng.choice([[16], [32], [64, 32]])
-        rec = TrialRecord.pending(
-            f"t{number:06d}", number, {"lr": 10 ** rng.uniform(-3, -0.3), "hidden": hidden}, seeds=(number,)
-        )
-        rec = rec.start(node="node-w").complete([{
-            "accuracy": rng.betavariate(8, 2), "train_time_s": rng.lognormvariate(1.0, 0.6),
-            "n_params": float(sum(hidden) * 70), "n_layers": float(len(hidden) + 1)}])
+        rec = synthetic_trial(rng, number, node="node-w")
         store.write_trial(study_id, rec, owner="bench-writer")
         store.renew_lease(study_id, "bench-writer", 600)
         number += 1
