@@ -47,7 +47,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
 from simulator import AnalogSGD, convert_to_analog, get_preset  # noqa: E402
-from simulator.pulsed import PulsedUpdater, aggregate, stacked, updater  # noqa: E402
+from simulator.pulsed import PulsedUpdater, aggregate, fused, updater  # noqa: E402
 from simulator.rng import RandomSource  # noqa: E402
 
 LR = 0.05
@@ -119,10 +119,10 @@ class _IndependentNoise:
         return mom._replace(q=torch.mul(mom.t, 3.0).sub_(mom.log_silent, alpha=2.0))
 
     def __enter__(self) -> None:
-        stacked.aggregate_moments = updater.aggregate_moments = self  # type: ignore[assignment]
+        fused.aggregate_moments = updater.aggregate_moments = self  # type: ignore[assignment]
 
     def __exit__(self, *exc: object) -> None:
-        stacked.aggregate_moments = updater.aggregate_moments = self.original  # type: ignore[assignment]
+        fused.aggregate_moments = updater.aggregate_moments = self.original  # type: ignore[assignment]
 
 
 def _train(case: str, data: tuple[torch.Tensor, ...], seed: int, batch: int, epochs: int) -> float:

@@ -9,7 +9,10 @@ the configuration of the issue's aihwkit figure (aihwkit's default inference con
 quantized forward, floating-point update); ``hwa/hwa_standard`` adds PCM read noise, weight
 scaling and training weight noise. ``pulsed-aggregate/c_ttv2_reram_es`` and
 ``pulsed-aggregate/agad_reram_es`` are the compound devices of the asymmetric-devices issue (bar
-1/8: a third MVM per sample, the transfer read, plus the transfer bookkeeping).
+1/8: a third MVM per sample, the transfer read, plus the transfer bookkeeping). Mode
+``pulsed-fused`` is the aggregate mode with ``update.fused`` (the update compiled into one kernel,
+:mod:`simulator.pulsed.fused`); its compilation runs in the untimed warm-up steps and is reported
+as ``warmup_s``.
 
 Machines here are shared, so every analog case is timed against a plain-torch model trained
 *interleaved* with it: after every block of analog steps the same number of plain steps run, and
@@ -48,9 +51,11 @@ DEFAULT_DATA = Path(os.environ.get("DSE_SHARED_DATASETS", ROOT.parent / "shared"
 BATCH, LR, BLOCK = 32, 0.05, 50
 DEFAULT_CASES = ["torch-digital", "float/ideal", "pulsed-aggregate/gokmen_vlasov",
                  "pulsed-exact/gokmen_vlasov", "hwa/pcm_inference", "hwa/hwa_standard",
-                 "pulsed-aggregate/c_ttv2_reram_es", "pulsed-aggregate/agad_reram_es"]
-BARS = {"pulsed-aggregate": 1 / 3, "pulsed-exact": 1 / 12, "hwa": 1 / 2}
-CASE_BARS = {"pulsed-aggregate/c_ttv2_reram_es": 1 / 8, "pulsed-aggregate/agad_reram_es": 1 / 8}
+                 "pulsed-aggregate/c_ttv2_reram_es", "pulsed-aggregate/agad_reram_es",
+                 "pulsed-fused/c_ttv2_reram_es", "pulsed-fused/agad_reram_es"]
+BARS = {"pulsed-aggregate": 1 / 3, "pulsed-fused": 1 / 3, "pulsed-exact": 1 / 12, "hwa": 1 / 2}
+CASE_BARS = {f"{mode}/{preset}": 1 / 8 for mode in ("pulsed-aggregate", "pulsed-fused")
+             for preset in ("c_ttv2_reram_es", "agad_reram_es")}
 """Bars of single cases (the compound devices: three MVMs per sample and the transfers)."""
 
 
@@ -138,13 +143,15 @@ def _analog_trainer(case: str, x: torch.Tensor, y: torch.Tensor, seed: int) -> T
     cfg = get_preset(preset)
     if mode == "pulsed-aggregate":
         cfg = cfg.with_overrides({"update.mode": "aggregate"})
+    elif mode == "pulsed-fused":
+        cfg = cfg.with_overrides({"update.mode": "aggregate", "update.fused": True})
     elif mode == "pulsed-exact":
         cfg = cfg.with_overrides({"update.mode": "exact"})
     elif mode == "hwa":
         cfg = cfg.with_overrides({"update.mode": "none"})
     elif mode != "float":
         raise SystemExit(f"unknown case {case!r}; accepted: torch-digital or "
-                         "<pulsed-aggregate|pulsed-exact|hwa|float>/<preset>")
+                         "<pulsed-aggregate|pulsed-fused|pulsed-exact|hwa|float>/<preset>")
     torch.manual_seed(seed)
     model = convert_to_analog(fcnn(), cfg, seed=seed)
     return Trainer(model, AnalogSGD(model.parameters(), lr=LR), x, y, seed)
@@ -160,8 +167,10 @@ def run_case(case: str, data: tuple[torch.Tensor, ...], epochs: int, n_train: in
         return {"case": case, "value": base.rate, "baseline_value": base.rate,
                 "test_accuracy": base.accuracy(x_te, y_te)}
     trainer = _analog_trainer(case, x_tr, y_tr, seed)
-    warmup = min(5, total)  # first steps (allocations, pools) are trained but not timed
+    warmup = min(5, total)  # first steps (allocations, pools, compilation) are trained but not timed
+    started = time.perf_counter()
     trainer.steps(warmup)
+    warmup_s = time.perf_counter() - started
     base.steps(warmup)
     trainer.seconds = base.seconds = 0.0
     trainer.samples = base.samples = 0
@@ -172,7 +181,7 @@ def run_case(case: str, data: tuple[torch.Tensor, ...], epochs: int, n_train: in
         base.steps(n)
         done += n
     return {"case": case, "value": trainer.rate, "baseline_value": base.rate,
-            "test_accuracy": trainer.accuracy(x_te, y_te)}
+            "test_accuracy": trainer.accuracy(x_te, y_te), "warmup_s": warmup_s}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -199,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
                 "ratio": round(result["value"] / result["baseline_value"], 4),
                 "test_accuracy": round(result["test_accuracy"], 4), "epochs": args.epochs,
                 "train_samples": args.train_samples, "threads": torch.get_num_threads()}
+        if "warmup_s" in result:
+            line["warmup_s"] = round(result["warmup_s"], 2)
         bar = CASE_BARS.get(case, BARS.get(mode))
         if bar is not None:
             line["bar"] = round(bar, 4)

@@ -82,6 +82,15 @@ class UpdateConfig(Config):
     """Random numbers of the update: ``"pool"`` (windows of a pre-drawn pool, fast) or
     ``"torch"`` (fresh draws from the seeded generator); see :mod:`simulator.rng`."""
 
+    fused: bool = False
+    """Aggregate mode: run the moments and the device response of each update as one kernel
+    compiled by ``torch.compile`` (see :mod:`simulator.pulsed.fused`): the same computation up to
+    floating-point rounding, 2-3x faster per update on large layers of devices whose step depends
+    on the weight (ExpStep, SoftBounds, LinearStep, PowStep and the compounds built from them;
+    constant steps keep the eager update, which is as fast). Costs 5-30 s of compilation on first
+    use in a process (less with inductor's on-disk cache warm); off by default for short trials.
+    Not used with write noise or in exact mode."""
+
     @property
     def effective_update_management(self) -> bool:
         """Whether update management is on (BL management switches it on)."""

@@ -5,6 +5,7 @@
 * :mod:`~simulator.pulsed.management` — per-sample pulse-train length and bit probabilities;
 * :mod:`~simulator.pulsed.exact` — bit streams and exact coincidence counts;
 * :mod:`~simulator.pulsed.aggregate` — count moments of a mini-batch (the fast mode);
+* :mod:`~simulator.pulsed.fused` — the aggregate update, eager or compiled into one kernel;
 * :mod:`~simulator.pulsed.response` — the closed-form device response to counted pulses;
 * :mod:`~simulator.pulsed.reference` — aihwkit's pulse-by-pulse order (slow; tests, benchmarks);
 * :mod:`~simulator.pulsed.transfer` — compound devices (Tiki-Taka, TTv2, c-TTv2, AGAD);

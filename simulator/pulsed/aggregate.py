@@ -57,7 +57,7 @@ from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.management import Probabilities
 from simulator.pulsed.numerics import sqrt_
 
-__all__ = ["Moments", "aggregate_moments"]
+__all__ = ["Moments", "aggregate_moments", "moment_terms"]
 
 
 class Moments(NamedTuple):
@@ -97,24 +97,40 @@ def aggregate_moments(probs: Probabilities, normals: tuple[torch.Tensor, torch.T
     (:meth:`~simulator.pulsed.management.Probabilities.clipped`). ``want_silent``: also return
     ``log_silent`` (one more product).
     """
-    x, d, bl = probs.x_scaled, probs.d_scaled, probs.bl
+    clipped = probs.clipped() if counter is not None else None
+    moments, counts = moment_terms(probs.x_scaled, probs.d_scaled, probs.bl, normals, bool(probs.nonneg_x),
+                                   signed_q, scratch, counter is not None, want_silent)
+    if counts is not None and counter is not None:
+        counter.add(*counts, clipped)
+    return moments
+
+
+def moment_terms(x: torch.Tensor, d: torch.Tensor, bl: torch.Tensor, normals: tuple[torch.Tensor, torch.Tensor],
+                 nonneg_x: bool, signed_q: bool = True, scratch: dict[str, torch.Tensor] | None = None,
+                 want_counts: bool = False, want_silent: bool = False,
+                 ) -> tuple[Moments, tuple[torch.Tensor, ...] | None]:
+    """:func:`aggregate_moments` on the scaled inputs ``x``, errors ``d`` and train lengths ``bl``
+    of a :class:`~simulator.pulsed.management.Probabilities` (read, not changed), without side
+    effects: the expected pulse counts (``want_counts``: device, row and column pulses, slots,
+    vectors, as :meth:`PulseCounter.add` takes them) are returned instead of added (so that the
+    fused update, :mod:`simulator.pulsed.fused`, can compile it)."""
     z_d, z_x = normals
     flat = x.dim() == 2
     if flat:
         x, d, bl, z_d, z_x = x.unsqueeze(0), d.unsqueeze(0), bl.unsqueeze(0), z_d.unsqueeze(0), z_x.unsqueeze(0)
-    clipped = probs.clipped() if counter is not None else None  # before x is clipped in place
     bl = bl.unsqueeze(-1)
     shape = (x.shape[0], d.shape[-1], x.shape[-1])
     p_d = d.clamp(-1.0, 1.0)  # sign(d) p_d  (T, N, out)
     p_d_abs = p_d.abs()
-    p_x = x.clamp_(-1.0, 1.0)  # sign(x) p_x  (T, N, in)
-    signed_x = not probs.nonneg_x
+    p_x = x.clamp(-1.0, 1.0)  # sign(x) p_x  (T, N, in)
+    signed_x = not nonneg_x
     p_x_abs = p_x.abs() if signed_x else p_x
     bp_d = p_d_abs * bl  # BL p_d
-    if counter is not None:
+    counts = None
+    if want_counts:
         s_d, s_x = bp_d.sum(-1), p_x_abs.sum(-1)  # (T, N): BL sum_i p_d, sum_j p_x
-        counter.add((s_d * s_x).sum(), (bl.squeeze(-1) * s_x).sum(), s_d.sum(), bl.sum(),
-                    bl.numel(), clipped)
+        counts = ((s_d * s_x).sum(), (bl.squeeze(-1) * s_x).sum(), s_d.sum(), bl.sum(),
+                  torch.full((), bl.numel(), dtype=bl.dtype, device=bl.device))
     sign_d = p_d.sign()
     sign_x = p_x.sign() if signed_x else None
     log_silent = None
@@ -131,7 +147,7 @@ def aggregate_moments(probs: Probabilities, normals: tuple[torch.Tensor, torch.T
                       out=_buffer(scratch, "r", shape, x))
     # sample b's count on error line i fluctuates by alpha_bi, on input line j by beta_bj
     row = sqrt_(var_d).mul_(z_d).add_(bp_d)  # BL p_d + alpha
-    beta = sqrt_(var_x.mul_(bl)).mul_(z_x)
+    beta = sqrt_(var_x * bl).mul_(z_x)
     # m = sum_b s_b ((BL p_d + alpha) p_x + p_d beta), s_b = sign_d sign_x: one product over [b | b]
     m = torch.bmm(torch.cat([row * sign_d, p_d], dim=-2).mT,
                   torch.cat([p_x, beta if sign_x is None else beta * sign_x], dim=-2),
@@ -143,15 +159,15 @@ def aggregate_moments(probs: Probabilities, normals: tuple[torch.Tensor, torch.T
         t = torch.bmm(bp_d.mT, p_x_abs, out=_buffer(scratch, "t", shape, x))
     if flat:
         return Moments(t[0], m[0], q[0], None if r is None else r[0],
-                       None if log_silent is None else log_silent[0])
-    return Moments(t, m, q, r, log_silent)
+                       None if log_silent is None else log_silent[0]), counts
+    return Moments(t, m, q, r, log_silent), counts
 
 
 def _buffer(scratch: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...],
-            like: torch.Tensor) -> torch.Tensor:
-    """A reusable buffer of ``shape`` (a new tensor without ``scratch``)."""
+            like: torch.Tensor) -> torch.Tensor | None:
+    """A reusable buffer of ``shape`` (None without ``scratch``: the product allocates)."""
     if scratch is None:
-        return torch.empty(shape, dtype=like.dtype, device=like.device)
+        return None
     buf = scratch.get(name)
     if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
         buf = scratch[name] = torch.empty(shape, dtype=like.dtype, device=like.device)

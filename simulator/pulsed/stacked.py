@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from simulator.pulsed.aggregate import aggregate_moments
 from simulator.pulsed.counters import PulseCounter
+from simulator.pulsed.fused import aggregate_update_
 from simulator.pulsed.management import probabilities
 
 if TYPE_CHECKING:
@@ -88,13 +88,13 @@ class StackedUpdater:
         state = self.state
         probs = probabilities(x, d, lr, self.granularity, self.update_cfg, nonneg_x)
         xi = self._normal(weight)
-        rng = self.updaters[0].rng
+        first = self.updaters[0]
+        rng = first.rng
         normals = (rng.normal(d.shape, dtype=weight.dtype).to(weight.device),
                    rng.normal(x.shape, dtype=weight.dtype).to(weight.device))
-        moments = aggregate_moments(probs, normals, signed_q=self.signed_q, scratch=self._scratch,
-                                    counter=self.counter)
-        self.model.respond_moments_(weight, state, moments, xi)  # type: ignore[union-attr]
-        return weight
+        return aggregate_update_(self.model, weight, state, probs, normals, xi,  # type: ignore[arg-type]
+                                 signed_q=self.signed_q, counter=self.counter, scratch=self._scratch,
+                                 fused=first.fused)
 
     # -- internals ------------------------------------------------------------------------------
     def _linked(self) -> bool:

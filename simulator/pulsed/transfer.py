@@ -106,7 +106,8 @@ class TransferUpdater:
         self.slow_rng = RandomSource(derive_seed(seed, 0x510), device=device, mode=update_cfg.rng)
         self.transfer_rng = RandomSource(derive_seed(seed, 0x7A), device=device, mode=update_cfg.rng)
         self.fast = PulsedUpdater(cfg.fast, update_cfg, self.c_out, self.c_in, rng, dtype)
-        write_cfg = cfg.transfer_update.with_overrides({"mode": update_cfg.mode, "rng": update_cfg.rng})
+        write_cfg = cfg.transfer_update.with_overrides({"mode": update_cfg.mode, "rng": update_cfg.rng,
+                                                            "fused": update_cfg.fused})
         self.slow = PulsedUpdater(cfg.slow, write_cfg, self.c_out, self.c_in, self.slow_rng, dtype)
         read_cfg = cfg.transfer_forward.with_overrides({"noise_management": "none",
                                                         "bound_management": "none"})

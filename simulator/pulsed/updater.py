@@ -7,10 +7,10 @@ import torch
 from simulator.configs.devices import ConstantStepDevice, DeviceConfig, PulsedDeviceConfig
 from simulator.configs.update import UpdateConfig
 from simulator.errors import ConfigError
-from simulator.pulsed.aggregate import aggregate_moments
 from simulator.pulsed.counters import PulseCounter
 from simulator.pulsed.devices import DeviceModel, State, device_model
 from simulator.pulsed.exact import exact_counts
+from simulator.pulsed.fused import WriteNoise, aggregate_update_
 from simulator.pulsed.management import probabilities
 from simulator.rng import RandomSource
 
@@ -80,6 +80,9 @@ class PulsedUpdater:
         # do without it (see simulator.pulsed.aggregate)
         self._signed_q = not (isinstance(device_cfg, ConstantStepDevice) and device_cfg.up_down == 0.0)
         self._scratch: dict[str, torch.Tensor] = {}
+        # the compiled update pays off where the step depends on w (see simulator.pulsed.fused)
+        self.fused = (bool(update_cfg.fused) and update_cfg.mode == "aggregate" and self.model is not None
+                      and self.model.nonlinear)
         self.counter = PulseCounter()
         self._hidden: torch.Tensor | None = None
         self._seen_version: int | None = None
@@ -121,11 +124,10 @@ class PulsedUpdater:
         target = self._target(weight)
         if self.model is None:
             target.addmm_(d.t(), x, alpha=-lr)
-            touched = None
+            if self.write_noise > 0.0:
+                self._show_(weight, target, None)
         else:
-            touched = self._pulsed_update_(self.model, target, x, d, lr)
-        if self.write_noise > 0.0:
-            self._show_(weight, target, touched)
+            self._pulsed_update_(self.model, weight, target, x, d, lr)
         return weight
 
     @torch.no_grad()
@@ -150,26 +152,29 @@ class PulsedUpdater:
         sub = target.index_select(1, cols)
         state = {k: v.index_select(1, cols) for k, v in self.state.items() if not k.startswith("_")}
         probs = probabilities(x, d, lr, self.granularity, self.update_cfg)
-        xi = self.rng.normal(sub.shape, dtype=sub.dtype)
-        xi = xi if xi.device == sub.device else xi.to(sub.device)
+        xi = self._normal(sub)
         out = self.out_size
         if self.update_cfg.mode == "exact":
             n = exact_counts(probs, self.rng, self.counter)
             touched = (n[:out] + n[out:]) > 0
             self.model.respond_(sub, state, n, xi)
-        else:
-            moments = aggregate_moments(probs, self._line_normals(x, d), signed_q=self._signed_q,
-                                        counter=self.counter, want_silent=self.write_noise > 0.0)
-            touched = None
+            target.index_copy_(1, cols, sub)
             if self.write_noise > 0.0:
-                u = self.rng.uniform(sub.shape, dtype=sub.dtype)
-                touched = u.to(sub.device) < -torch.expm1(-moments.log_silent)
-            self.model.respond_moments_(sub, state, moments, xi)
-        target.index_copy_(1, cols, sub)
+                noise = self._normal(sub)
+                shown = torch.where(touched, sub + self.write_noise * noise, weight.index_select(1, cols))
+                weight.index_copy_(1, cols, shown)
+                self._seen_version = weight._version
+            return weight
+        normals = self._line_normals(x, d)
+        write = None
         if self.write_noise > 0.0:
-            noise = self.rng.normal(sub.shape, dtype=sub.dtype).to(sub.device)
-            shown = torch.where(touched, sub + self.write_noise * noise, weight.index_select(1, cols))
-            weight.index_copy_(1, cols, shown)
+            write = WriteNoise(weight.index_select(1, cols), self._uniform(sub), self._normal(sub),
+                               self.write_noise)
+        aggregate_update_(self.model, sub, state, probs, normals, xi, signed_q=self._signed_q,
+                          counter=self.counter, write_noise=write, fused=self.fused)
+        target.index_copy_(1, cols, sub)
+        if write is not None:
+            weight.index_copy_(1, cols, write.shown)
             self._seen_version = weight._version
         return weight
 
@@ -202,27 +207,26 @@ class PulsedUpdater:
         self._seen_version = None
 
     # -- internals ----------------------------------------------------------------------------
-    def _pulsed_update_(
-        self, model: DeviceModel, w: torch.Tensor, x: torch.Tensor, d: torch.Tensor, lr: float
-    ) -> torch.Tensor | None:
+    def _pulsed_update_(self, model: DeviceModel, weight: torch.Tensor, w: torch.Tensor, x: torch.Tensor,
+                        d: torch.Tensor, lr: float) -> None:
+        """Update the devices' weights ``w`` (the hidden ones with write noise, then shown in
+        ``weight``; else ``weight`` itself)."""
         probs = probabilities(x, d, lr, self.granularity, self.update_cfg)
         xi = self._normal(w)
         if self.update_cfg.mode == "exact":
             n = exact_counts(probs, self.rng, self.counter)
-            touched = None
-            if self.write_noise > 0.0:
-                touched = (n[: self.out_size] + n[self.out_size :]) > 0
             model.respond_(w, self.state, n, xi)
-            return touched
-        moments = aggregate_moments(probs, self._line_normals(x, d), signed_q=self._signed_q,
-                                    scratch=self._scratch, counter=self.counter,
-                                    want_silent=self.write_noise > 0.0)
-        touched = None
+            if self.write_noise > 0.0:
+                self._show_(weight, w, (n[: self.out_size] + n[self.out_size :]) > 0)
+            return
+        normals = self._line_normals(x, d)
+        write = None
         if self.write_noise > 0.0:
-            # P(no pulse) = prod_b (1 - p_b)**BL_b ~ exp(-sum_b BL_b (p_b + p_b**2 / 2))
-            touched = self._uniform(w) < -torch.expm1(-moments.log_silent)
-        model.respond_moments_(w, self.state, moments, xi)
-        return touched
+            write = WriteNoise(weight, self._uniform(w), self._normal(w), self.write_noise)
+        aggregate_update_(model, w, self.state, probs, normals, xi, signed_q=self._signed_q,
+                          counter=self.counter, scratch=self._scratch, write_noise=write, fused=self.fused)
+        if write is not None:
+            self._seen_version = weight._version
 
     def _write_noise_std(self) -> float:
         cfg = self.device_cfg
@@ -249,7 +253,8 @@ class PulsedUpdater:
         self._seen_version = weight._version
 
     def _normal(self, like: torch.Tensor) -> torch.Tensor:
-        z = self.rng.normal((self.out_size, self.in_size), dtype=like.dtype)
+        """One standard normal per element of ``like``, on its device."""
+        z = self.rng.normal(like.shape, dtype=like.dtype)
         return z if z.device == like.device else z.to(like.device)
 
     def _line_normals(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -261,5 +266,6 @@ class PulsedUpdater:
         return z_d.to(d.device), z_x.to(x.device)
 
     def _uniform(self, like: torch.Tensor) -> torch.Tensor:
-        u = self.rng.uniform((self.out_size, self.in_size), dtype=like.dtype)
+        """One uniform in [0, 1) per element of ``like``, on its device."""
+        u = self.rng.uniform(like.shape, dtype=like.dtype)
         return u if u.device == like.device else u.to(like.device)
