@@ -333,6 +333,10 @@ class TileArray(nn.Module):
             counters.append(self._stacked.counter)
         return PulseCounter.sum(counters)
 
+    def transfer_reads(self) -> list[int]:
+        """Per tile: the transfer reads of its compound device so far (0 for single devices)."""
+        return [int(getattr(tile.updater, "transfer_reads", 0)) for tile in self.tiles]
+
     def reset_pulse_counts(self) -> None:
         """Start the pulse totals of :meth:`pulse_totals` from zero."""
         for tile in self.tiles:

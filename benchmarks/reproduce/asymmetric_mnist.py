@@ -103,6 +103,8 @@ def main() -> None:
     p.add_argument("--fused", action="store_true",
                    help="compile each pulsed update into one kernel (update.fused: same results up to "
                         "rounding, 1.5-2x faster after a few seconds of compilation)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds run are first-seed .. first-seed + seeds - 1 (to split the seeds over processes)")
     p.set_defaults(seeds=3)
     args = parse(p)
     if args.quick:
@@ -114,7 +116,7 @@ def main() -> None:
     rows = []
     for name in args.algorithms:
         curves = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.time()
             curves.append(train(ALGORITHMS[name], data, args.epochs, seed, args.fused))
             log(f"{name:<9} seed {seed}: {' '.join(f'{a:.4f}' for a in curves[-1])} ({time.time() - t0:.0f} s)")
@@ -133,7 +135,8 @@ def main() -> None:
     fig.tight_layout()
     write(args.out, "asymmetric_mnist", {
         "experiment": "AT-4: ReRAM-ES presets, MNIST 784-256-128-10 sigmoid, batch 10, lr 0.05",
-        "scale": {"train": args.train, "test": args.test, "epochs": args.epochs, "seeds": args.seeds},
+        "scale": {"train": args.train, "test": args.test, "epochs": args.epochs, "seeds": args.seeds,
+                  "first_seed": args.first_seed},
         "fused_update": args.fused,
         "rows": rows, "elapsed_s": time.time() - start, "machine": machine(),
     }, fig)

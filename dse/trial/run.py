@@ -19,8 +19,9 @@ The metrics (names carry units; accuracies are fractions in [0, 1]):
 - the cost of the design (``docs/cost-model.md``), priced by the hardware's ``cost`` section with
   the input activity measured on the test set: ``energy_per_inference_nj``,
   ``latency_per_inference_us``, ``area_mm2``, ``tops_per_w``, ``tops``, ``tops_per_mm2``,
-  ``inferences_per_s``; for pulsed (in-situ) training also ``train_energy_mj`` and
-  ``train_update_time_s``, and ``clipped_update_fraction`` (0-1): the fraction of the pulsed
+  ``inferences_per_s``; for pulsed (in-situ) training also ``train_energy_mj``,
+  ``train_update_time_s`` and ``train_transfer_time_s`` (the transfer reads of compound
+  devices, 0 without them), and ``clipped_update_fraction`` (0-1): the fraction of the pulsed
   update vectors, over all pulsed layers and the whole training, whose pulse train saturated
   (``lr max|x| max|d| > desired_bl dw_min``: the pulse count capped at the bit length; see
   ``docs/simulator.md``); a trial where it is above 0 logs a warning. The per-layer, per-component breakdown is returned under
@@ -100,7 +101,8 @@ run_trial.metric_names = MetricNames(  # type: ignore[attr-defined]
         "train_loss", "train_time_s", "epoch_time_s", "eval_time_s", "epochs",
         "n_params", "n_layers", "n_analog_layers", "n_tiles", "macs",
         "energy_per_inference_nj", "latency_per_inference_us", "area_mm2", "tops_per_w", "tops", "tops_per_mm2",
-        "inferences_per_s", "train_energy_mj", "train_update_time_s", "clipped_update_fraction",
+        "inferences_per_s", "train_energy_mj", "train_update_time_s", "train_transfer_time_s",
+        "clipped_update_fraction",
         "pretrained_test_accuracy", "programmed_test_accuracy", "retrain_gain",
         "accuracy_drift", "accuracy_drift_compensated",
     }),
@@ -282,6 +284,7 @@ class TrialRun:
             if cost is not None:
                 metrics["train_energy_mj"] = cost.train_energy_mj
                 metrics["train_update_time_s"] = cost.update_time_s
+                metrics["train_transfer_time_s"] = cost.transfer_time_s
                 training_cost = cost.to_dict()
         metrics.update({
             "train_loss": self.last_train_loss,

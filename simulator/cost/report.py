@@ -156,12 +156,17 @@ class TrainingCost:
     update_time_s: float
     """Time spent pulsing updates (slots x pulse width, tiles in parallel, layers in sequence)."""
     epochs: list[dict[str, float]]
-    """Per epoch: ``samples``, ``device_pulses``, ``line_pulses``, ``energy_mj`` and its parts
-    ``pulse_energy_mj``, ``line_energy_mj``, ``forward_energy_mj``, ``backward_energy_mj``, and
-    ``update_time_s``."""
+    """Per epoch: ``samples``, ``device_pulses``, ``line_pulses``, ``transfer_reads``,
+    ``energy_mj`` and its parts ``pulse_energy_mj``, ``line_energy_mj``, ``transfer_energy_mj``,
+    ``forward_energy_mj``, ``backward_energy_mj``, and ``update_time_s``, ``transfer_time_s``."""
     layers: list[dict[str, Any]]
     """Per layer: ``name``, ``device_pulses``, ``row_pulses``, ``col_pulses``, ``slots``,
-    ``vectors``, ``clipped_vectors`` (those whose pulse train saturated), ``energy_mj`` (updates only) and ``update_time_s``, over the whole training."""
+    ``vectors``, ``clipped_vectors`` (those whose pulse train saturated), ``transfer_reads``
+    (compound devices), ``energy_mj`` (updates and transfers), ``update_time_s`` and
+    ``transfer_time_s``, over the whole training."""
+    transfer_time_s: float = 0.0
+    """Time spent reading the fast arrays of compound devices for their transfers (one MVM per
+    read, tiles in parallel, layers in sequence); 0 without compound devices."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,6 +219,7 @@ def format_report(report: CostReport, training: TrainingCost | None = None) -> s
     ]
     if training is not None:
         lines.append(f"training              {_fmt(training.train_energy_mj)} mJ over {len(training.epochs)} epochs, "
-                     f"{_fmt(training.update_time_s)} s of update pulses")
+                     f"{_fmt(training.update_time_s)} s of update pulses"
+                     + (f", {_fmt(training.transfer_time_s)} s of transfer reads" if training.transfer_time_s else ""))
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)

@@ -11,7 +11,15 @@ A training epoch on the chip costs
   every line pulse charging its row or column line (``C_line v_write^2``), and half-selected
   cells (``e_half_select`` per cell on a pulsed line, 0 with a selector);
 - update time: the slots of the pulse trains times ``t_pulse``, all devices of a tile (and all
-  tiles of a layer) in parallel, the layers one after the other.
+  tiles of a layer) in parallel, the layers one after the other;
+- the transfers of compound devices (Tiki-Taka family): every transfer read is one MVM of a
+  one-hot input through the fast array, priced with the transfer-read periphery
+  (``transfer_forward``: its input and ADC bits; one line driven, every output converted); the
+  buffered kinds (TTv2, c-TTv2, AGAD) then accumulate the read vector into their digital buffer
+  ``H``: per element one digital add and a read and a write of an ``act_bits`` word of buffer
+  memory. The writes into the slow array are pulses and counted with the update pulses. Reads
+  take one MVM time each, one after the other within a tile, the tiles in parallel
+  (``transfer_time_s``).
 
 Layers whose tiles are not pulsed (floating-point updates, hardware-aware training) are trained
 off-chip: :func:`training_cost` returns ``None`` when no layer is pulsed.
@@ -48,9 +56,11 @@ class PulseLog:
 
     def __post_init__(self) -> None:
         self._last: dict[str, dict[str, float]] = {}
+        self._reads: dict[str, list[int]] = {}
         for name, layer in analog_layers(self.model):
             if layer.array.is_pulsed:
                 self._last[name] = layer.array.pulse_totals()
+                self._reads[name] = layer.array.transfer_reads()
 
     @property
     def pulsed(self) -> bool:
@@ -64,8 +74,11 @@ class PulseLog:
             if name not in self._last:
                 continue
             now = layer.array.pulse_totals()
-            entry["layers"][name] = {k: now[k] - self._last[name][k] for k in COUNTS}
-            self._last[name] = now
+            reads = layer.array.transfer_reads()
+            per_tile = [r - r0 for r, r0 in zip(reads, self._reads[name])]
+            entry["layers"][name] = {**{k: now[k] - self._last[name][k] for k in COUNTS},
+                                     "transfer_reads": float(sum(per_tile)), "transfer_reads_per_tile": per_tile}
+            self._last[name], self._reads[name] = now, reads
         self.epochs.append(entry)
         return entry
 
@@ -91,35 +104,47 @@ def training_cost(model: nn.Module, input_shape: tuple[int, ...], log: PulseLog,
     epochs = []
     per_layer: dict[str, dict[str, float]] = {}
     total_pj = total_time = 0.0
+    total_transfer_time = 0.0
+    layer_keys = (*COUNTS, "transfer_reads", "energy_mj", "update_time_s", "transfer_time_s")
     for entry in log.epochs:
-        pulse_pj = line_pj = time_s = 0.0
-        device = lines = 0.0
+        pulse_pj = line_pj = transfer_pj = time_s = transfer_s = 0.0
+        device = lines = reads = 0.0
         for name, counts in entry["layers"].items():
-            p, ln, t = _update_cost(modules[name].array, counts)
+            array = modules[name].array
+            p, ln, t = _update_cost(array, counts)
+            tr_pj, tr_s = _transfer_cost(array, counts.get("transfer_reads_per_tile", ()))
             pulse_pj += p
             line_pj += ln
+            transfer_pj += tr_pj
             time_s += t
+            transfer_s += tr_s
             device += counts["device_pulses"]
             lines += counts["row_pulses"] + counts["col_pulses"]
-            acc = per_layer.setdefault(name, dict.fromkeys((*COUNTS, "energy_mj", "update_time_s"), 0.0))
+            reads += counts.get("transfer_reads", 0.0)
+            acc = per_layer.setdefault(name, dict.fromkeys(layer_keys, 0.0))
             for k in COUNTS:
                 acc[k] += counts[k]
-            acc["energy_mj"] += (p + ln) * chip_zeta / _PJ_PER_MJ
+            acc["transfer_reads"] += counts.get("transfer_reads", 0.0)
+            acc["energy_mj"] += (p + ln + tr_pj) * chip_zeta / _PJ_PER_MJ
             acc["update_time_s"] += t
+            acc["transfer_time_s"] += tr_s
         fwd = entry["samples"] * forward_pj
         bwd = entry["samples"] * backward_pj
-        energy = (pulse_pj + line_pj) * chip_zeta + fwd + bwd
+        energy = (pulse_pj + line_pj + transfer_pj) * chip_zeta + fwd + bwd
         epochs.append({
             "samples": float(entry["samples"]), "device_pulses": device, "line_pulses": lines,
-            "energy_mj": energy / _PJ_PER_MJ, "pulse_energy_mj": pulse_pj * chip_zeta / _PJ_PER_MJ,
-            "line_energy_mj": line_pj * chip_zeta / _PJ_PER_MJ, "forward_energy_mj": fwd / _PJ_PER_MJ,
-            "backward_energy_mj": bwd / _PJ_PER_MJ, "update_time_s": time_s,
+            "transfer_reads": reads, "energy_mj": energy / _PJ_PER_MJ,
+            "pulse_energy_mj": pulse_pj * chip_zeta / _PJ_PER_MJ,
+            "line_energy_mj": line_pj * chip_zeta / _PJ_PER_MJ,
+            "transfer_energy_mj": transfer_pj * chip_zeta / _PJ_PER_MJ, "forward_energy_mj": fwd / _PJ_PER_MJ,
+            "backward_energy_mj": bwd / _PJ_PER_MJ, "update_time_s": time_s, "transfer_time_s": transfer_s,
         })
         total_pj += energy
         total_time += time_s
+        total_transfer_time += transfer_s
     layers = [{"name": name, **values} for name, values in per_layer.items()]
     return TrainingCost(train_energy_mj=total_pj / _PJ_PER_MJ, update_time_s=total_time, epochs=epochs,
-                        layers=layers)
+                        layers=layers, transfer_time_s=total_transfer_time)
 
 
 def _zeta(model: nn.Module) -> float:
@@ -147,6 +172,41 @@ def _backward_pj(array: Any, vectors: float, activity: LayerActivity | None) -> 
     if array.n_col > 1:  # partial input gradients of the tile columns added digitally
         total += (array.n_col - 1) * array.in_features * tech["e_accum_add"]
     return total * vectors
+
+
+def _transfer_cost(array: Any, reads_per_tile: Any) -> tuple[float, float]:
+    """(energy pJ, time s) of the transfer reads ``reads_per_tile`` of a compound layer's tiles
+    (see the module doc)."""
+    if not any(reads_per_tile):
+        return 0.0, 0.0
+    tech = resolve(array.rpu.cost)
+    pair = 2 if tech["differential"] else 1
+    energy_pj = time_s = 0.0
+    for tile, reads in zip(array.tiles, reads_per_tile):
+        upd = tile.updater
+        if not reads or upd is None or not hasattr(upd, "transfer_reads"):
+            continue
+        io = upd.device_cfg.transfer_forward
+        # one line of A driven, every line across it converted: a forward MVM of a one-hot input
+        # (columns of A read), or with transfer_columns false a transposed one, like the backward
+        # pass (rows of A read)
+        if upd.transposed:
+            d = design(tech, io, array.tile_out * pair)
+            d.slices, d.pair = 1, 1
+            c = mvm_cost(tech, d, rows=pair, outputs=tile.in_size, array_rows=array.tile_in,
+                         array_cols=array.tile_out * pair, activity=1.0, zero_fraction=0.0,
+                         weight_density=float(tech["weight_density"]), transposed=True)
+        else:
+            d = design(tech, io, array.tile_in)
+            c = mvm_cost(tech, d, rows=1, outputs=tile.out_size, array_rows=array.tile_in,
+                         array_cols=array.tile_out * d.slices * d.pair, activity=1.0, zero_fraction=0.0,
+                         weight_density=float(tech["weight_density"]))
+        per_read = sum(c.energy_pj.values())
+        if upd.H is not None:  # buffered kinds: H[:, k] += v, one word read and written per element
+            per_read += upd.c_out * (tech["e_digital_add"] + 2 * int(tech["act_bits"]) * tech["e_buffer_bit"])
+        energy_pj += reads * per_read
+        time_s = max(time_s, reads * c.time_ns * 1e-9)
+    return energy_pj, time_s
 
 
 def _update_cost(array: Any, counts: dict[str, float]) -> tuple[float, float, float]:

@@ -149,6 +149,12 @@ class TransferUpdater:
 
     # -- the contract -----------------------------------------------------------------------
     @property
+    def transfer_reads(self) -> int:
+        """Columns (rows with ``transfer_columns`` false) of ``A`` read by transfers so far: one
+        MVM of a one-hot input each (the training cost's input)."""
+        return self.transfers * min(self.device_cfg.n_reads_per_transfer, self.c_in)
+
+    @property
     def w_min(self) -> torch.Tensor:
         """Lower bound of the visible weight of every cross-point ``(out, in)``."""
         return self._tile_layout(self._combine(self.fast.w_min, self.slow.w_min, self.fast.w_max))

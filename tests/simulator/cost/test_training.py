@@ -80,3 +80,50 @@ def test_compound_devices_price_the_pulses_of_both_devices() -> None:
     e_pulse = load_technology("ecram22")["e_pulse"]
     assert sum(e["device_pulses"] for e in cost.epochs) == pytest.approx(fast + slow)
     assert sum(e["pulse_energy_mj"] for e in cost.epochs) == pytest.approx((fast + slow) * e_pulse / 1e9)
+
+
+def _compound(preset: str, layers: int = 2) -> nn.Module:
+    rpu = get_preset(preset).with_overrides({"device.transfer_every": 1.0, "device.units_in_mbatch": False})
+    net = [nn.Linear(12, 8)] if layers == 1 else [nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4)]
+    return convert_to_analog(nn.Sequential(*net), rpu, seed=1)
+
+
+def test_transfer_reads_are_counted_and_priced() -> None:
+    # one transfer of one column per update vector: the reads of an epoch are its vectors, per layer
+    model = _compound("c_ttv2_reram_es")
+    log = _train(model, epochs=2)
+    cost = training_cost(model, (12,), log)
+    assert cost is not None
+    for epoch in cost.epochs:
+        assert epoch["transfer_reads"] == 2 * epoch["samples"]  # two layers, one tile each
+        assert epoch["transfer_energy_mj"] > 0 and epoch["transfer_time_s"] > 0
+        parts = (epoch["pulse_energy_mj"] + epoch["line_energy_mj"] + epoch["transfer_energy_mj"]
+                 + epoch["forward_energy_mj"] + epoch["backward_energy_mj"])
+        assert epoch["energy_mj"] == pytest.approx(parts)
+    assert [layer["transfer_reads"] for layer in cost.layers] == [160.0, 160.0]
+    assert cost.transfer_time_s == pytest.approx(sum(e["transfer_time_s"] for e in cost.epochs))
+    # equal epochs, equal reads: the same transfer energy (it depends on the reads, not the weights)
+    assert cost.epochs[0]["transfer_energy_mj"] == pytest.approx(cost.epochs[1]["transfer_energy_mj"])
+
+
+def test_the_buffer_of_the_buffered_kinds_is_priced_per_element_read() -> None:
+    # Tiki-Taka v1 writes what it reads; c-TTv2 accumulates each read (8 values: the layer's
+    # outputs) into its digital buffer first: one add and a word read and written per value
+    tech = load_technology("rram22")
+    per_value = tech["e_digital_add"] + 2 * int(tech["act_bits"]) * tech["e_buffer_bit"]
+    energies = {}
+    for preset in ("tiki_taka_reram_es", "c_ttv2_reram_es"):
+        model = _compound(preset, layers=1)
+        cost = training_cost(model, (12,), _train(model, epochs=1))
+        epoch = cost.epochs[0]
+        assert epoch["transfer_reads"] == epoch["samples"]
+        energies[preset] = epoch["transfer_energy_mj"] / epoch["transfer_reads"] / tech["post_layout_factor"] * 1e9
+    assert energies["c_ttv2_reram_es"] - energies["tiki_taka_reram_es"] == pytest.approx(8 * per_value)
+    assert energies["tiki_taka_reram_es"] > 0  # the read MVM itself
+
+
+def test_single_devices_have_no_transfers() -> None:
+    model = _model("gokmen_vlasov")
+    cost = training_cost(model, (12,), _train(model, epochs=1))
+    assert cost.transfer_time_s == 0.0
+    assert cost.epochs[0]["transfer_reads"] == 0.0 and cost.epochs[0]["transfer_energy_mj"] == 0.0
