@@ -15,12 +15,17 @@ JSON records the scale that ran.
     nice .venv/bin/python benchmarks/reproduce/asymmetric_mnist.py --train 2000 --epochs 3 --seeds 1
 
 ``--fused`` runs the pulsed updates compiled (``update.fused``, the same computation up to
-rounding, see ``simulator.pulsed.fused``).
+rounding, see ``simulator.pulsed.fused``). Seeds can be split over processes (``--first-seed K
+--seeds 1`` each, ``--out`` a folder per process) and pooled afterwards with ``--merge
+DIR_0/asymmetric_mnist.json DIR_1/asymmetric_mnist.json ...``. Either way the per-epoch table
+(mean ± std over the seeds, in percent) is printed as Markdown.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import json
 import time
 from pathlib import Path
 
@@ -106,40 +111,98 @@ def main() -> None:
     p.add_argument("--first-seed", type=int, default=0,
                    help="seeds run are first-seed .. first-seed + seeds - 1 (to split the seeds over processes)")
     p.set_defaults(seeds=3)
+    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                   help="combine result files of runs split over processes (same scale, other seeds) "
+                        "into one, instead of training")
     args = parse(p)
-    if args.quick:
-        args.train, args.test, args.epochs, args.seeds = 200, 200, 1, 1
+    start = time.time()
+    if args.merge:
+        scale, fused, rows = _merge([Path(f) for f in args.merge])
+    else:
+        if args.quick:
+            args.train, args.test, args.epochs, args.seeds = 200, 200, 1, 1
+        scale = {"train": args.train, "test": args.test, "epochs": args.epochs}
+        fused = args.fused
+        rows = _run(args)
+    _write(args.out, scale, fused, rows, time.time() - start)
+
+
+def _run(args: argparse.Namespace) -> list[dict]:
     x_tr, y_tr, x_te, y_te = load_mnist(Path(args.data_dir) / "mnist")
     subset = torch.randperm(len(y_tr), generator=torch.Generator().manual_seed(1234))[: args.train]
     data = (x_tr[subset], y_tr[subset], x_te[: args.test], y_te[: args.test])
-    start = time.time()
     rows = []
     for name in args.algorithms:
-        curves = []
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+        curves, seeds = [], list(range(args.first_seed, args.first_seed + args.seeds))
+        for seed in seeds:
             t0 = time.time()
             curves.append(train(ALGORITHMS[name], data, args.epochs, seed, args.fused))
             log(f"{name:<9} seed {seed}: {' '.join(f'{a:.4f}' for a in curves[-1])} ({time.time() - t0:.0f} s)")
-        per_epoch = [mean_std([c[e] for c in curves]) for e in range(args.epochs)]
-        rows.append({"algorithm": name, "preset": ALGORITHMS[name], "test_accuracy_per_epoch": [m for m, _ in per_epoch],
-                     "test_accuracy_std_per_epoch": [s for _, s in per_epoch], "curves": curves})
+        rows.append(_row(name, seeds, curves))
+    return rows
+
+
+def _row(name: str, seeds: list[int], curves: list[list[float]]) -> dict:
+    per_epoch = [mean_std([c[e] for c in curves]) for e in range(len(curves[0]))]
+    return {"algorithm": name, "preset": ALGORITHMS[name], "seeds": seeds,
+            "test_accuracy_per_epoch": [m for m, _ in per_epoch],
+            "test_accuracy_std_per_epoch": [s for _, s in per_epoch], "curves": curves}
+
+
+def _merge(files: list[Path]) -> tuple[dict, bool, list[dict]]:
+    """The rows of several result files, the curves of each algorithm pooled over their seeds."""
+    scale: dict | None = None
+    fused: set[bool] = set()
+    pooled: dict[str, dict[int, list[float]]] = {}
+    for path in files:
+        data = json.loads(path.read_text())
+        here = {k: data["scale"][k] for k in ("train", "test", "epochs")}
+        if scale is not None and here != scale:
+            raise SystemExit(f"{path}: scale {here} differs from {scale} of the files before it")
+        scale = here
+        fused.add(bool(data.get("fused_update", False)))
+        first = int(data["scale"].get("first_seed", 0))
+        for row in data["rows"]:
+            seeds = row.get("seeds") or list(range(first, first + len(row["curves"])))
+            runs = pooled.setdefault(row["algorithm"], {})
+            for seed, curve in zip(seeds, row["curves"]):
+                if seed in runs:
+                    raise SystemExit(f"{path}: {row['algorithm']} seed {seed} is in an earlier file too")
+                runs[seed] = curve
+    if scale is None:
+        raise SystemExit("--merge needs at least one result file")
+    if len(fused) > 1:
+        raise SystemExit("--merge: some files ran the fused update and some the eager one")
+    order = [a for a in ALGORITHMS if a in pooled]
+    rows = [_row(a, sorted(pooled[a]), [pooled[a][s] for s in sorted(pooled[a])]) for a in order]
+    return scale, fused.pop(), rows
+
+
+def _write(out: str, scale: dict, fused: bool, rows: list[dict], elapsed_s: float) -> None:
+    epochs = scale["epochs"]
+    seeds = max(len(row["seeds"]) for row in rows)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for row in rows:
-        ax.errorbar(range(1, args.epochs + 1), row["test_accuracy_per_epoch"], yerr=row["test_accuracy_std_per_epoch"],
+        ax.errorbar(range(1, epochs + 1), row["test_accuracy_per_epoch"], yerr=row["test_accuracy_std_per_epoch"],
                     marker="o", markersize=3, capsize=2, label=row["algorithm"])
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"ReRAM-ES, MNIST FCNN ({args.train} training images, {args.seeds} seed(s))")
+    ax.set_title(f"ReRAM-ES, MNIST FCNN ({scale['train']} training images, {seeds} seed(s))")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    write(args.out, "asymmetric_mnist", {
+    write(out, "asymmetric_mnist", {
         "experiment": "AT-4: ReRAM-ES presets, MNIST 784-256-128-10 sigmoid, batch 10, lr 0.05",
-        "scale": {"train": args.train, "test": args.test, "epochs": args.epochs, "seeds": args.seeds,
-                  "first_seed": args.first_seed},
-        "fused_update": args.fused,
-        "rows": rows, "elapsed_s": time.time() - start, "machine": machine(),
+        "scale": {**scale, "seeds": seeds}, "fused_update": fused,
+        "rows": rows, "elapsed_s": elapsed_s, "machine": machine(),
     }, fig)
+    head = "| algorithm (preset) | seeds | " + " | ".join(f"epoch {e + 1}" for e in range(epochs)) + " |"
+    lines = [head, "| --- " * (epochs + 2) + "|"]
+    for row in rows:
+        cells = [f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in
+                 zip(row["test_accuracy_per_epoch"], row["test_accuracy_std_per_epoch"])]
+        lines.append(f"| {row['algorithm']} (`{row['preset']}`) | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
